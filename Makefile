@@ -1,0 +1,34 @@
+# raybench: `make run` sets up and runs the baseline; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= configs/baseline.yaml
+
+.PHONY: venv run quick test lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: venv
+	$(BIN)/raybench run $(CONFIG) --force
+
+quick: venv
+	$(BIN)/raybench run configs/quick.yaml --force
+
+lint: venv
+	$(BIN)/ruff check raybench tests scripts examples
+
+test: venv lint
+	$(BIN)/python -m pytest -q tests
+
+bench: venv
+	@for s in scripts/bench_*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
