@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, Optional, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError

@@ -43,7 +43,7 @@ class UniformSpec(_Strict):
     high: float
 
     @model_validator(mode="after")
-    def _bounds(self) -> "UniformSpec":
+    def _bounds(self) -> UniformSpec:
         if not self.low < self.high:
             raise ValueError(f"low must be < high, got low={self.low} high={self.high}; swap or widen them")
         if self.type == "loguniform" and self.low <= 0:
@@ -61,7 +61,7 @@ class IntSpec(_Strict):
     log: bool = False
 
     @model_validator(mode="after")
-    def _bounds(self) -> "IntSpec":
+    def _bounds(self) -> IntSpec:
         if not self.low < self.high:
             raise ValueError(f"low must be < high, got low={self.low} high={self.high}; swap or widen them")
         if self.log and self.low < 1:
@@ -127,7 +127,7 @@ class ASHAPrunerSpec(_Strict):
     brackets: int = Field(1, ge=1)
 
     @model_validator(mode="after")
-    def _grace(self) -> "ASHAPrunerSpec":
+    def _grace(self) -> ASHAPrunerSpec:
         if self.grace_period > self.max_t:
             raise ValueError(f"grace_period must be <= max_t, got {self.grace_period} > {self.max_t}")
         return self
@@ -181,7 +181,7 @@ class WorkersSpec(_Strict):
     enforce_memory: bool = True
 
     @model_validator(mode="after")
-    def _acc(self) -> "WorkersSpec":
+    def _acc(self) -> WorkersSpec:
         if self.accelerator == "none" and self.accelerators_per_worker > 0:
             raise ValueError("accelerators_per_worker > 0 needs accelerator: GPU or TPU")
         if self.accelerator != "none" and self.accelerators_per_worker <= 0:
@@ -242,7 +242,7 @@ class ExperimentConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _grid_needs_finite(self) -> "ExperimentConfig":
+    def _grid_needs_finite(self) -> ExperimentConfig:
         if self.sampler.type == "grid":
             for name, spec in self.search_space.items():
                 if not sp.is_finite(spec.to_param()):
