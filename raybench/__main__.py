@@ -1,0 +1,3 @@
+from raybench.cli._main import entry
+
+entry()

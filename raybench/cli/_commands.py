@@ -1,0 +1,127 @@
+"""The body of each subcommand. Heavy imports (Ray, torch) happen only in the commands that need them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+
+from rich.console import Console
+
+from raybench.errors import RunDirError, UserError
+
+
+def _console() -> Console:
+    return Console(stderr=False, highlight=False)
+
+
+def _run_dir_for(name: str, out: str | None, *, force: bool) -> str:
+    run_dir = out or os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if os.path.exists(run_dir):
+        if not os.path.isdir(run_dir):
+            raise RunDirError(f"{run_dir} exists and is not a directory; choose another --out")
+        if os.listdir(run_dir):
+            if not force:
+                raise RunDirError(f"{run_dir} already holds a run; pass --force to replace it, "
+                                  f"or --resume {run_dir} to continue it")
+            shutil.rmtree(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    return run_dir
+
+
+def existing_run_dir(path: str) -> str:
+    """A run directory that exists and holds an event log, or a one-line RunDirError."""
+    if not os.path.exists(path):
+        raise RunDirError(f"{path}: no such run directory; pass the --out of an earlier run")
+    if not os.path.isdir(path):
+        raise RunDirError(f"{path}: not a directory; pass a run directory")
+    log = os.path.join(path, "events.msgpack")
+    if not os.path.isfile(log):
+        raise RunDirError(f"{path}: no events.msgpack here; is it a raybench run directory?")
+    if not os.access(log, os.R_OK):
+        raise RunDirError(f"{log}: not readable; fix its permissions")
+    return path
+
+
+def cmd_validate(args) -> int:
+    from raybench.config import load_config
+
+    bad = 0
+    for path in args.configs:
+        try:
+            cfg = load_config(path)
+            print(f"{path}: ok ({cfg.name}: {len(cfg.search_space)} parameters, sampler {cfg.sampler.type}, "
+                  f"pruner {cfg.pruner.type})")
+        except UserError as e:
+            print(f"raybench: error: {e}", file=sys.stderr)
+            bad += 1
+    return 2 if bad else 0
+
+
+def cmd_run(args) -> int:
+    from raybench.config import load_config
+    from raybench.runtime import run_experiment
+
+    if args.resume:
+        if args.force:
+            raise UserError("--resume and --force contradict each other; drop one")
+        run_dir = existing_run_dir(args.resume)
+        cfg = None if args.config is None else load_config(args.config)
+    else:
+        if args.config is None:
+            raise UserError("raybench run: give a CONFIG file (or --resume RUN_DIR)")
+        cfg = load_config(args.config)
+        run_dir = _run_dir_for(cfg.name, args.out, force=args.force)
+    console = _console()
+    summary = run_experiment(cfg, run_dir, address=args.address, resume=bool(args.resume),
+                             progress=not args.no_progress, num_cpus=args.num_cpus, console=console)
+    from raybench.report import print_summary
+
+    print_summary(summary, console=console, run_dir=run_dir)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from raybench.events.derive import write_run_outputs
+    from raybench.report import print_summary
+
+    run_dir = existing_run_dir(args.run_dir)
+    summary = write_run_outputs(run_dir)
+    console = _console()
+    print_summary(summary, console=console, run_dir=run_dir)
+    if args.html:
+        from raybench.report.html import write_report
+
+        path = write_report(run_dir)
+        console.print(f"report: {path}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from raybench.events import read_events
+    from raybench.events.export import export_csv, export_jsonl
+
+    run_dir = existing_run_dir(args.run_dir)
+    events = read_events(os.path.join(run_dir, "events.msgpack")).events
+    write = export_jsonl if args.format == "jsonl" else export_csv
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as f:
+            write(events, f)
+    else:
+        write(events, sys.stdout)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from raybench.report import compare_runs
+
+    dirs = [existing_run_dir(d) for d in args.run_dirs]
+    compare_runs(dirs, console=_console())
+    return 0
+
+
+def cmd_suite(args) -> int:
+    from raybench.suite import run_suite
+
+    return run_suite(args.suite, out=args.out, address=args.address, quick=args.quick, console=_console())

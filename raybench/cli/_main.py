@@ -1,0 +1,79 @@
+"""`raybench`: run, validate, report, export, compare and suite. User errors are one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+from raybench.errors import RaybenchError, UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="raybench", description="Hyperparameter optimization on Ray that measures what every "
+                                             "trial costs in energy, time, money and carbon.")
+    from raybench import __version__
+
+    p.add_argument("--version", action="version", version=f"raybench {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    r = sub.add_parser("run", help="run an experiment")
+    r.add_argument("config", nargs="?", help="experiment YAML (not needed with --resume)")
+    r.add_argument("--address", help="Ray cluster to join: 'auto' or ray://HOST:PORT (default: start a local one)")
+    r.add_argument("--out", help="run directory (default: runs/NAME-TIMESTAMP)")
+    r.add_argument("--force", action="store_true", help="replace an existing run directory")
+    r.add_argument("--resume", metavar="RUN_DIR", help="continue a run that was cut off, from its event log")
+    r.add_argument("--no-progress", action="store_true", help="no live progress display")
+    r.add_argument("--num-cpus", type=int, help="CPUs of a local Ray head (default: all)")
+
+    v = sub.add_parser("validate", help="check experiment files without running them")
+    v.add_argument("configs", nargs="+", metavar="CONFIG")
+
+    rep = sub.add_parser("report", help="print the summary of a run (and write its plots and HTML)")
+    rep.add_argument("run_dir", metavar="RUN_DIR")
+    rep.add_argument("--html", action="store_true", help="also write RUN_DIR/plots/*.png and RUN_DIR/report.html")
+
+    ex = sub.add_parser("export", help="write a run's events as JSON lines or CSV")
+    ex.add_argument("run_dir", metavar="RUN_DIR")
+    ex.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    ex.add_argument("--output", "-o", help="file to write (default: standard output)")
+
+    cmp_ = sub.add_parser("compare", help="show runs side by side")
+    cmp_.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+
+    s = sub.add_parser("suite", help="run a suite of experiments (one run directory per variant)")
+    s.add_argument("suite", metavar="SUITE")
+    s.add_argument("--out", help="suite directory (default: runs/suites/NAME)")
+    s.add_argument("--address", help="Ray cluster to join")
+    s.add_argument("--quick", action="store_true", help="run the suite's quick variant")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        from raybench.cli import _commands
+
+        return getattr(_commands, f"cmd_{args.command}")(args) or 0
+    except RaybenchError as e:
+        print(f"raybench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("raybench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def entry() -> None:
+    sys.exit(main())

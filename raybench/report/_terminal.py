@@ -1,0 +1,102 @@
+"""The terminal views of runs: one run's summary and several runs side by side."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _num(x: Any, fmt: str = ".4g", unit: str = "") -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, (int, float)):
+        return f"{x:{fmt}}{unit}"
+    return str(x)
+
+
+def _energy(summary: dict[str, Any]) -> dict[str, Any]:
+    return summary.get("energy") or {}
+
+
+def print_summary(summary: dict[str, Any], *, console: Console, run_dir: Optional[str] = None) -> None:
+    """The summary table at the end of `raybench run` and from `raybench report`."""
+    trials = summary.get("trials", {})
+    best = summary.get("best") or {}
+    conc = summary.get("concurrency", {})
+    t = Table(title=f"raybench: {summary.get('name', '')}", show_header=False, title_justify="left")
+    t.add_column("what", style="bold")
+    t.add_column("value")
+    t.add_row("status", str(summary.get("status", "?")))
+    t.add_row("JCT", _num(summary.get("jct_s"), ".1f", " s"))
+    t.add_row("trials", f"{trials.get('total', 0)} total: {trials.get('completed', 0)} completed, "
+                        f"{trials.get('pruned', 0)} pruned, {trials.get('failed', 0)} failed")
+    t.add_row("workers", f"{conc.get('effective', '?')} of {conc.get('requested', '?')} requested")
+    if best:
+        t.add_row("best trial", f"#{best.get('trial_id')}  val {_num(best.get('val_metric'))}")
+        t.add_row("best config", json.dumps(best.get("config"), sort_keys=True))
+        t.add_row("test accuracy", _num(best.get("test_accuracy"), ".4f"))
+    e = _energy(summary)
+    if e:
+        prov = e.get("provenance", {})
+        prov_s = ", ".join(f"{k} {v}" for k, v in prov.items() if v and v != "none")
+        t.add_row("energy", f"{_num(e.get('total_j'), '.4g', ' J')}  ({prov_s})")
+        b = e.get("buckets", {})
+        if b:
+            t.add_row("  buckets", ", ".join(f"{k} {_num(v, '.4g', ' J')}" for k, v in b.items()))
+        if e.get("balance") is not None:
+            t.add_row("  balance", _num(e.get("balance", {}).get("rel_error"), ".2e") + " relative error")
+        w = e.get("waste", {})
+        if w:
+            t.add_row("waste", f"{_num(w.get('energy_j'), '.4g', ' J')} ({_num(w.get('energy_fraction'), '.1%')})"
+                               f", {_num(w.get('time_s'), '.1f', ' s')} trial time")
+        for key, label in (("cost", "cost"), ("carbon_g", "carbon")):
+            if e.get(key) is not None:
+                v = e[key]
+                t.add_row(label, f"{v.get('total'):.4g} {v.get('currency', '')}" if isinstance(v, dict)
+                          else _num(v, ".4g", " g CO2e"))
+    dmg = summary.get("damage")
+    if dmg:
+        t.add_row("[red]log damage[/]", f"{len(dmg)} damaged region(s) skipped; see summary.json")
+    console.print(t)
+    if run_dir:
+        console.print(f"run directory: {run_dir}  (events.msgpack, summary.json, trials.csv)")
+
+
+_COLUMNS = (
+    ("status", lambda s: s.get("status")),
+    ("JCT s", lambda s: _num(s.get("jct_s"), ".1f")),
+    ("trials", lambda s: s.get("trials", {}).get("total")),
+    ("completed", lambda s: s.get("trials", {}).get("completed")),
+    ("pruned", lambda s: s.get("trials", {}).get("pruned")),
+    ("failed", lambda s: s.get("trials", {}).get("failed")),
+    ("best val", lambda s: _num((s.get("best") or {}).get("val_metric"))),
+    ("test acc", lambda s: _num((s.get("best") or {}).get("test_accuracy"), ".4f")),
+    ("energy J", lambda s: _num(_energy(s).get("total_j"), ".4g")),
+    ("waste", lambda s: _num(_energy(s).get("waste", {}).get("energy_fraction"), ".1%")),
+    ("provenance", lambda s: "/".join(sorted({v for v in _energy(s).get("provenance", {}).values() if v != "none"}))),
+)
+
+
+def load_summary(run_dir: str) -> dict[str, Any]:
+    from raybench.events.derive import write_run_outputs
+
+    path = os.path.join(run_dir, "summary.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    return write_run_outputs(run_dir)
+
+
+def compare_runs(run_dirs: list[str], *, console: Console) -> None:
+    t = Table(title="raybench compare")
+    t.add_column("run")
+    for name, _ in _COLUMNS:
+        t.add_column(name, justify="right")
+    for d in run_dirs:
+        s = load_summary(d)
+        t.add_row(os.path.basename(os.path.normpath(d)), *[str(f(s) if f(s) is not None else "-") for _, f in _COLUMNS])
+    console.print(t)

@@ -1,0 +1,220 @@
+"""The driver: connect to Ray, start the actors, watch them, and write the run's outputs.
+
+Trial actors pull work from the scheduler themselves; the driver only replaces dead workers,
+starts energy actors on nodes that join, shows progress, and finishes the run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from rich.console import Console
+
+from raybench.config import ExperimentConfig
+from raybench.runtime import _cluster as cl
+from raybench.runtime._progress import ProgressDisplay
+
+MB = 1024 * 1024
+
+
+@dataclass
+class RunOptions:
+    run_dir: str
+    address: Optional[str] = None
+    resume: bool = False
+    progress: bool = True
+    num_cpus: Optional[int] = None
+
+
+def environment() -> dict[str, Any]:
+    """What the run ran on: versions, host and git revision."""
+    import numpy
+    import ray
+    import torch
+
+    import raybench
+
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=os.path.dirname(os.path.abspath(raybench.__file__))).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        git = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "host": socket.gethostname(),
+            "raybench": raybench.__version__, "ray": ray.__version__, "torch": torch.__version__,
+            "numpy": numpy.__version__, "git": git}
+
+
+class Driver:
+    def __init__(self, cfg: ExperimentConfig, opts: RunOptions, console: Console) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.console = console
+        self.run_id = uuid.uuid4().hex[:8]
+        self.events_path = os.path.join(opts.run_dir, "events.msgpack")
+        self.workers: dict[Any, tuple[int, Any]] = {}  # run ref -> (slot, actor)
+        self.energy: dict[str, Any] = {}               # node id -> energy actor
+        self.scheduler = None
+
+    # ---- set-up ------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        import ray
+
+        conn = cl.connect(self.opts.address, num_cpus=self.opts.num_cpus)
+        nodes = cl.alive_nodes()
+        req = cl.worker_request(self.cfg.workers)
+        requested = self.cfg.workers.count
+        if conn.autoscaling:
+            effective = requested
+        else:
+            cl.check_feasible(nodes, req)
+            effective = cl.effective_concurrency(nodes, req, requested)
+            if effective < requested:
+                self.console.print(
+                    f"[yellow]note:[/] the cluster fits {effective} of the {requested} requested workers "
+                    f"({req['cpus']:g} CPUs, {req['memory_mb']:g} MB each); running {effective} at a time")
+        self._start_scheduler(requested, effective)
+        self._start_energy(nodes)
+        self._start_workers(effective, req)
+        status = "completed"
+        try:
+            self._watch()
+        except KeyboardInterrupt:
+            status = "interrupted"
+            self.console.print("[yellow]interrupted:[/] stopping trials at their next report (Ctrl-C again to abort)")
+            ray.get(self.scheduler.interrupt.remote("interrupted by the user (SIGINT)"))
+            self._watch()
+        st = ray.get(self.scheduler.status.remote())
+        if status == "completed" and st["stopping"] not in (None, "interrupt"):
+            status = "budget"
+        self._final_test()
+        self._stop_energy()
+        ray.get(self.scheduler.end.remote(status, st["stopping"] or ""))
+        return st
+
+    def _start_scheduler(self, requested: int, effective: int) -> None:
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from raybench.runtime.actors import SchedulerActor
+
+        here = ray.get_runtime_context().get_node_id()
+        # The log lives in the driver's run directory, so the scheduler that writes it lives on this node.
+        self.scheduler = SchedulerActor.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+        ).remote(self.cfg.to_dict(), os.path.abspath(self.events_path), resume=self.opts.resume)
+        ray.get(self.scheduler.start.remote(run_id=self.run_id, env=environment(), requested=requested,
+                                            effective=effective, resumed=self.opts.resume))
+
+    def _start_energy(self, nodes: list[cl.NodeShape]) -> None:
+        import ray
+
+        new = [n for n in nodes if n.node_id not in self.energy]
+        if not new or (self.cfg.energy.backend == "none" and self.cfg.energy.gpu == "none"):
+            return
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from raybench.runtime.actors import EnergyActor, energy_actor_name
+
+        for n in new:
+            self.energy[n.node_id] = EnergyActor.options(
+                name=energy_actor_name(self.run_id, n.node_id), lifetime=None,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False),
+            ).remote(n.node_id, n.host, self.cfg.energy.model_dump(), n.to_dict())
+        # Baselines are measured in parallel, before any trial of these nodes starts where possible.
+        events = ray.get([self.energy[n.node_id].baseline.remote() for n in new])
+        for n, evs in zip(new, events):
+            for ev in evs:
+                self.scheduler.emit_event.remote(ev)
+            self.energy[n.node_id].start.remote(self.scheduler)
+
+    def _start_workers(self, count: int, req: dict[str, float]) -> None:
+        for slot in range(count):
+            self._spawn(slot, req)
+
+    def _spawn(self, slot: int, req: dict[str, float]) -> None:
+        from raybench.runtime.actors import TrialActor
+
+        opts: dict[str, Any] = {"num_cpus": req["cpus"], "memory": int(req["memory_mb"] * MB),
+                                "scheduling_strategy": "SPREAD"}
+        device = "cpu"
+        if req["gpus"]:
+            opts["num_gpus"] = req["gpus"]
+            device = "cuda"
+        if req["tpus"]:
+            opts["resources"] = {"TPU": req["tpus"]}
+        w = self.cfg.workers
+        actor = TrialActor.options(**opts).remote(
+            slot, threads=max(1, int(req["cpus"])), device=device, run_id=self.run_id,
+            memory_limit_mb=float(w.memory_mb) if w.enforce_memory else None)
+        self.workers[actor.run.remote(self.scheduler)] = (slot, actor)
+
+    # ---- watching --------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        import ray
+
+        req = cl.worker_request(self.cfg.workers)
+        last_nodes = time.time()
+        with ProgressDisplay(self.console, enabled=self.opts.progress) as progress:
+            while self.workers:
+                ready, _ = ray.wait(list(self.workers), num_returns=1, timeout=0.5)
+                for ref in ready:
+                    slot, _actor = self.workers.pop(ref)
+                    try:
+                        ray.get(ref)
+                    except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
+                            ray.exceptions.NodeDiedError) as e:
+                        cause = "node_lost" if isinstance(e, ray.exceptions.NodeDiedError) else "actor_died"
+                        ray.get(self.scheduler.worker_lost.remote(slot, _short(e), cause))
+                        if not ray.get(self.scheduler.idle.remote()):
+                            self._spawn(slot, req)
+                st = ray.get(self.scheduler.status.remote())
+                progress.update(st)
+                if time.time() - last_nodes > 2:
+                    last_nodes = time.time()
+                    self._start_energy(cl.alive_nodes())
+
+    # ---- the end -----------------------------------------------------------------------------
+
+    def _final_test(self) -> None:
+        import ray
+
+        best = ray.get(self.scheduler.best_trial.remote())
+        if best is None:
+            return
+        from raybench.runtime.actors import TrialActor
+
+        req = cl.worker_request(self.cfg.workers)
+        opts: dict[str, Any] = {"num_cpus": req["cpus"]}
+        if req["gpus"]:
+            opts["num_gpus"] = req["gpus"]
+        actor = TrialActor.options(**opts).remote(-1, threads=max(1, int(req["cpus"])),
+                                                  device="cuda" if req["gpus"] else "cpu",
+                                                  memory_limit_mb=None)
+        try:
+            metrics = ray.get(actor.final_test.remote(best))
+            ray.get(self.scheduler.record_test.remote(best["trial_id"], metrics))
+        except ray.exceptions.RayError as e:
+            self.scheduler.emit_event.remote({"event": "warning", "t": time.time(), "code": "test_failed",
+                                              "message": f"the best configuration's test failed: {_short(e)}"})
+        finally:
+            ray.kill(actor)
+
+    def _stop_energy(self) -> None:
+        import ray
+
+        if self.energy:
+            ray.get([a.stop.remote() for a in self.energy.values()], timeout=30)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]

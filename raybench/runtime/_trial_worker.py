@@ -1,0 +1,132 @@
+"""What runs inside a trial actor: pull a trial from the scheduler, train it epoch by epoch, report, repeat.
+
+One actor serves many trials, so the process start and the data loading are paid once per worker slot.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from typing import Any, Optional
+
+from raybench.runtime._names import energy_actor_name
+from raybench.runtime._watchdog import MemoryWatchdog
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type, message and the innermost frame."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno}" if tb else ""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}{where}"[:500]
+
+
+class TrialWorker:
+    """The body of a trial actor. `ray` handles are passed in; the training itself knows nothing of Ray."""
+
+    def __init__(self, worker: int, *, threads: int, memory_limit_mb: Optional[float], device: str = "cpu",
+                 run_id: Optional[str] = None) -> None:
+        import ray
+
+        self.worker = worker
+        self.threads = max(1, int(threads))
+        self.device = device
+        self.pid = os.getpid()
+        self.node_id = ray.get_runtime_context().get_node_id()
+        self.energy_actor_name = energy_actor_name(run_id, self.node_id) if run_id else None
+        self._energy = None
+        self._trial_id: Optional[int] = None
+        self._scheduler = None
+        self.watchdog = MemoryWatchdog(memory_limit_mb, self._over_limit).start()
+
+    def _over_limit(self, rss_mb: float) -> None:
+        import ray
+
+        if self._scheduler is not None and self._trial_id is not None:
+            try:
+                ray.get(self._scheduler.memory_exceeded.remote(self._trial_id, rss_mb), timeout=10)
+            finally:
+                os._exit(137)  # the trial's memory is the limit's business, not the node's OOM killer's
+
+    def _energy_actor(self):
+        import ray
+
+        if self._energy is None and self.energy_actor_name:
+            try:
+                self._energy = ray.get_actor(self.energy_actor_name)
+            except ValueError:
+                self._energy = False  # no energy actor on this node (energy off, or not started yet)
+        return self._energy or None
+
+    def run(self, scheduler) -> int:
+        """Serve trials until the scheduler has none left; return how many this worker ran."""
+        import ray
+
+        self._scheduler = scheduler
+        finished: Optional[dict[str, Any]] = None
+        done = 0
+        while True:
+            assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, finished))
+            if assignment is None:
+                return done
+            finished = self._run_trial(scheduler, assignment)
+            done += 1
+
+    def _run_trial(self, scheduler, a: dict[str, Any]) -> Optional[dict[str, Any]]:
+        import ray
+
+        from raybench.workloads import build_workload
+
+        tid = a["trial_id"]
+        self._trial_id = tid
+        self.watchdog.reset_peak()
+        energy = self._energy_actor()
+        if energy is not None:
+            energy.track.remote(tid, self.pid, {"cpus": self.threads, "gpu_ids": _visible_gpus()})
+        t_start = time.time()
+        status = "completed"
+        try:
+            workload = build_workload(a["task"], a["config"], seed=a["seed"], threads=self.threads, device=self.device)
+            if a.get("checkpoint") is not None:
+                workload.load_state(a["checkpoint"])
+            epochs = a["epochs"]
+            for epoch in range(a["from_step"] + 1, epochs + 1):
+                train = workload.train_epoch(epoch)
+                metrics = {**train, **workload.evaluate()}
+                last = epoch == epochs
+                ckpt = workload.state() if (a["send_checkpoints"] or last) else None
+                action = ray.get(scheduler.report.remote(tid, epoch, metrics, time.time() - t_start, ckpt,
+                                                         self.watchdog.peak_mb))
+                if action == "stop" and not last:
+                    status = "pruned"
+                    break
+        except Exception as exc:  # a trial's own error fails the trial, never the worker
+            scheduler.trial_error.remote(tid, one_line(exc), "error")
+            return None
+        finally:
+            if energy is not None:
+                energy.untrack.remote(tid)
+            self._trial_id = None
+        return {"trial_id": tid, "status": status, "peak_rss_mb": self.watchdog.peak_mb}
+
+    def final_test(self, best: dict[str, Any]) -> dict[str, float]:
+        """Test accuracy of the best configuration: its final checkpoint, or a seeded retrain without one."""
+        from raybench.workloads import build_workload
+
+        workload = build_workload(best["task"], best["config"], seed=best["seed"], threads=self.threads,
+                                  device=self.device)
+        if best.get("checkpoint") is not None:
+            workload.load_state(best["checkpoint"])
+        else:
+            for epoch in range(1, best["task"]["epochs"] + 1):
+                workload.train_epoch(epoch)
+        return workload.test()
+
+    def ping(self) -> str:
+        return self.node_id
+
+
+def _visible_gpus() -> list[str]:
+    ids = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return [g for g in ids.split(",") if g.strip()]

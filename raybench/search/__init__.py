@@ -1,0 +1,1 @@
+"""The Ray-free search core: search spaces, samplers, pruners and their decisions."""
