@@ -1,0 +1,200 @@
+"""summary.json: one function per section, combined at the end so other sections (energy) merge cleanly."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from raybench.events import _types as ev
+from raybench.events._reader import Damage
+from raybench.events._trials import TRIAL_STATES, TrialRow, better, derive_trials, is_number, metric_spec
+from raybench.events.export import jsonable
+
+SUMMARY_SCHEMA = 1
+BEST_BASIS = "best reported value of the metric, over completed and pruned trials"
+
+# An extra section: a function of the event list returning top-level keys, or those keys directly.
+Section = Union[Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Any]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What every built-in section needs, computed once."""
+
+    events: Sequence[Mapping[str, Any]]
+    rows: Sequence[TrialRow]
+    metric: str
+    mode: str
+    start_t: Optional[float]
+
+
+def _t(e: Mapping[str, Any]) -> Optional[float]:
+    t = e.get("t")
+    return float(t) if is_number(t) else None
+
+
+def _segments(events: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Optional[Mapping[str, Any]], float]]:
+    """(start, end event or None, last time) per experiment_start; a resumed run has several."""
+    segs: list[list[Any]] = []
+    for e in events:
+        kind, t = e.get("event"), _t(e)
+        if kind == ev.EXPERIMENT_START:
+            segs.append([e, None, t or 0.0])
+        elif segs and segs[-1][1] is None:
+            if t is not None:
+                segs[-1][2] = max(segs[-1][2], t)
+            if kind == ev.EXPERIMENT_END:
+                segs[-1][1] = e
+    return [(s, end, last) for s, end, last in segs]
+
+
+def section_run(f: RunFacts) -> dict[str, Any]:
+    """Identity, status and job completion time. jct_s is wall time from the first experiment_start to the
+    last experiment_end, or to the last event when the log ends without one (status "unfinished");
+    active_s leaves out the gaps between an interruption and its resume."""
+    segs = _segments(f.events)
+    times = [t for t in map(_t, f.events) if t is not None]
+    first = segs[0][0] if segs else {}
+    last_start, last_end, last_end_t = segs[-1] if segs else ({}, None, max(times, default=0.0))
+    start_t = f.start_t
+    end_t = last_end_t if last_end is not None else max(times, default=start_t)
+    return {
+        "run_id": first.get("run_id"),
+        "name": first.get("name"),
+        "status": last_end.get("status") if last_end is not None else "unfinished",
+        "end_reason": last_end.get("reason") if last_end is not None else None,
+        "started_t": start_t,
+        "ended_t": end_t,
+        "jct_s": (end_t - start_t) if start_t is not None and end_t is not None else 0.0,
+        "active_s": sum(max(0.0, end - (_t(s) or end)) for s, _, end in segs),
+        "resumes": max(0, len(segs) - 1),
+        "concurrency": {
+            "requested": last_start.get("requested_concurrency"),
+            "effective": last_start.get("effective_concurrency"),
+        },
+        "metric": {"name": f.metric, "mode": f.mode},
+    }
+
+
+def section_trials(f: RunFacts) -> dict[str, Any]:
+    counts = Counter(r.status for r in f.rows)
+    failures = [e for e in f.events if e.get("event") == ev.TRIAL_FAILED]
+    trials = {"total": len(f.rows), **{s: counts.get(s, 0) for s in TRIAL_STATES}}
+    trials["failed_attempts"] = len(failures)
+    trials["retried"] = sum(1 for e in failures if not e.get("final", True))
+    return {"trials": trials}
+
+
+def _ranked(f: RunFacts) -> list[TrialRow]:
+    """Completed and pruned trials with a metric, in the order they ended."""
+    done = [r for r in f.rows if r.status in ("completed", "pruned") and is_number(r.best_metric)]
+    return sorted(done, key=lambda r: (r.ended_t if r.ended_t is not None else float("inf"), r.trial_id))
+
+
+def section_best(f: RunFacts) -> dict[str, Any]:
+    """The best trial by its best reported metric; a tie goes to the trial that ended first."""
+    is_better = better(f.mode)
+    best: Optional[TrialRow] = None
+    for r in _ranked(f):
+        if best is None or is_better(r.best_metric, best.best_metric):  # type: ignore[arg-type]
+            best = r
+    if best is None:
+        return {"best": None}
+    return {"best": {
+        "trial_id": best.trial_id,
+        "config": dict(best.config),
+        "val_metric": best.best_metric,
+        "metric": f.metric,
+        "mode": f.mode,
+        "basis": BEST_BASIS,
+        "status": best.status,
+        "test_accuracy": best.test_metrics.get("test_accuracy"),
+    }}
+
+
+def section_anytime(f: RunFacts) -> dict[str, Any]:
+    """Best-so-far against seconds since the start: one point per trial end (failed ones included, where
+    the best stays as it was), so a plot can step through every moment the best could change."""
+    is_better = better(f.mode)
+    ended = sorted((r for r in f.rows if r.ended_t is not None), key=lambda r: (r.ended_t, r.trial_id))
+    best: Optional[float] = None
+    best_id: Optional[int] = None
+    points = []
+    for r in ended:
+        if r.status in ("completed", "pruned") and is_number(r.best_metric):
+            if best is None or is_better(r.best_metric, best):  # type: ignore[arg-type]
+                best, best_id = r.best_metric, r.trial_id
+        t_s = r.ended_t - f.start_t if f.start_t is not None else None  # type: ignore[operator]
+        points.append({"t_s": t_s, "trial_id": r.trial_id, "status": r.status, "best": best, "best_trial_id": best_id})
+    return {"anytime": points}
+
+
+def section_decisions(f: RunFacts) -> dict[str, Any]:
+    actions: Counter[str] = Counter()
+    stops: Counter[str] = Counter()
+    for e in f.events:
+        if e.get("event") == ev.DECISION:
+            actions[str(e.get("action"))] += 1
+            if e.get("action") == "stop":
+                stops[str((e.get("reason") or {}).get("rule"))] += 1
+    return {"decisions": {"continue": actions["continue"], "stop": actions["stop"], "stop_by_rule": dict(stops)}}
+
+
+def section_notes(f: RunFacts) -> dict[str, Any]:
+    """Budget stop, warnings by code, nodes and the event count."""
+    budget = None
+    warnings: Counter[str] = Counter()
+    nodes = set()
+    for e in f.events:
+        kind = e.get("event")
+        if kind == ev.BUDGET_EXHAUSTED:
+            budget = {k: e.get(k) for k in ("kind", "limit", "value")}
+        elif kind == ev.WARNING:
+            warnings[str(e.get("code"))] += 1
+        elif kind == ev.NODE_JOINED:
+            nodes.add(e.get("node_id"))
+    return {"budget": budget, "warnings": dict(warnings), "nodes": len(nodes), "events": len(f.events)}
+
+
+SECTIONS: tuple[Callable[[RunFacts], dict[str, Any]], ...] = (
+    section_run, section_trials, section_best, section_anytime, section_decisions, section_notes,
+)
+
+
+def run_facts(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None) -> RunFacts:
+    metric, mode = metric_spec(events)
+    starts = [_t(e) for e in events if e.get("event") == ev.EXPERIMENT_START]
+    times = [t for t in map(_t, events) if t is not None]
+    start_t = starts[0] if starts and starts[0] is not None else (times[0] if times else None)
+    return RunFacts(events, derive_trials(events) if rows is None else rows, metric, mode, start_t)
+
+
+def derive_summary(
+    events: Iterable[Mapping[str, Any]],
+    *,
+    damage: Sequence[Damage] = (),
+    extra: Sequence[Section] = (),
+    rows: Optional[Sequence[TrialRow]] = None,
+) -> dict[str, Any]:
+    """summary.json as a dict of plain JSON values.
+
+    extra: more sections, each a function of the event list (or a ready dict) returning top-level keys;
+    a key that clashes with an existing one raises ValueError rather than silently replacing it.
+    rows: the derive_trials result, when the caller already has it.
+    """
+    events = list(events)
+    facts = run_facts(events, rows)
+    summary: dict[str, Any] = {"schema": SUMMARY_SCHEMA}
+    for section in SECTIONS:
+        summary.update(section(facts))
+    if damage:
+        summary["damage"] = [d.to_dict() for d in damage]
+    for section in extra:
+        part = section(events) if callable(section) else section
+        clash = sorted(set(part) & set(summary))
+        if clash:
+            raise ValueError(f"extra summary section repeats key(s) {', '.join(clash)}; rename them")
+        summary.update(part)
+    return jsonable(summary)

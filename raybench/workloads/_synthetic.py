@@ -1,0 +1,67 @@
+"""The synthetic workload: learning curves from raybench.search.synthetic, with no training.
+
+task.options it reads: epoch_time_s (busy-wait this long per epoch, to look like work to the energy
+meters; default 0) and noise_sd (default 0.01).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from raybench.search.space import Param
+from raybench.search.synthetic import SyntheticObjective
+
+OPTIONS = ("epoch_time_s", "noise_sd")
+
+
+class SyntheticWorkload:
+    """One trial on a synthetic objective; train_epoch costs nothing unless epoch_time_s is set."""
+
+    def __init__(self, objective: SyntheticObjective, config: Mapping[str, Any], *, trial_seed: int,
+                 epoch_time_s: float = 0.0) -> None:
+        if not (epoch_time_s >= 0 and math.isfinite(epoch_time_s)):
+            raise ValueError(f"epoch_time_s must be a finite number >= 0, got {epoch_time_s!r}")
+        objective.final(config)  # fails now, naming the parameter, when config does not fit the space
+        self._objective = objective
+        self._config = dict(config)
+        self._trial_seed = trial_seed
+        self._epoch_time_s = float(epoch_time_s)
+        self._epochs_done = 0
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        end = time.perf_counter() + self._epoch_time_s
+        while time.perf_counter() < end:  # a busy wait on purpose: sleeping would draw no power
+            pass
+        self._epochs_done += 1
+        return {"train_loss": 1.0 - self._objective.mean_curve(self._config, self._epochs_done)}
+
+    def evaluate(self) -> dict[str, float]:
+        acc = self._objective.curve(self._config, self._epochs_done, trial=self._trial_seed)
+        return {"val_accuracy": acc, "val_loss": 1.0 - acc}
+
+    def test(self) -> dict[str, float]:
+        """The noiseless final value: what the config would reach with unlimited epochs."""
+        acc = self._objective.final(self._config)
+        return {"test_accuracy": acc, "test_loss": 1.0 - acc}
+
+    def state(self) -> dict[str, Any]:
+        return {"epochs_done": self._epochs_done}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._epochs_done = int(state["epochs_done"])
+
+
+def build_synthetic(task: Mapping[str, Any], params: Mapping[str, Any], *, seed: int, experiment_seed: int,
+                    space: Mapping[str, Param] | None) -> SyntheticWorkload:
+    if space is None:
+        raise ValueError("dataset synthetic needs the search space: call build_workload(..., space=config.space())")
+    options = dict(task.get("options") or {})
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown task.options {unknown} for dataset synthetic; it reads {', '.join(OPTIONS)}")
+    objective = SyntheticObjective(space, seed=experiment_seed, noise_sd=float(options.get("noise_sd", 0.01)))
+    return SyntheticWorkload(objective, params, trial_seed=seed,
+                             epoch_time_s=float(options.get("epoch_time_s", 0.0)))
