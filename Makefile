@@ -16,10 +16,10 @@ $(STAMP): setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 run: venv
-	$(BIN)/raybench run $(CONFIG) --force
+	$(BIN)/raybench run $(CONFIG)
 
 quick: venv
-	$(BIN)/raybench run configs/quick.yaml --force
+	$(BIN)/raybench run configs/quick.yaml
 
 lint: venv
 	$(BIN)/ruff check raybench tests scripts examples

@@ -65,9 +65,9 @@ class Driver:
     # ---- set-up ------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
+        conn = cl.connect(self.opts.address, num_cpus=self.opts.num_cpus)  # first: it may set Ray's env
         import ray
 
-        conn = cl.connect(self.opts.address, num_cpus=self.opts.num_cpus)
         nodes = cl.alive_nodes()
         req = cl.worker_request(self.cfg.workers)
         requested = self.cfg.workers.count
@@ -131,7 +131,13 @@ class Driver:
         # Baselines are measured in parallel, before any trial of these nodes starts where possible.
         events = ray.get([self.energy[n.node_id].baseline.remote() for n in new])
         for n, evs in zip(new, events):
+            if evs and "error" in evs[0]:
+                from raybench.errors import HardwareError
+
+                raise HardwareError(evs[0]["error"])
             for ev in evs:
+                if ev.get("event") == "warning":
+                    self.console.print(f"[yellow]energy:[/] {ev['message']}")
                 self.scheduler.emit_event.remote(ev)
             self.energy[n.node_id].start.remote(self.scheduler)
 

@@ -70,9 +70,9 @@ def restore(core, events: list[dict[str, Any]]) -> dict[str, int]:
             trials.trials[e["trial_id"]].state = TrialState.FAILED
             ended[e["trial_id"]] = "failed"
         elif kind == "node_baseline":
-            core.ledger.set_baseline(e)
+            core.ledger.add_baseline(e)
         elif kind == "energy_sample":
-            core.ledger.add(e)
+            core.ledger.add_sample(e)
         elif kind == "budget_exhausted" and e.get("kind") == "trials":
             core.exhausted = True
     requeued = 0

@@ -10,9 +10,9 @@ import time
 from typing import Any, Optional
 
 from raybench.config import ExperimentConfig
+from raybench.energy import EnergyLedger
 from raybench.events import EventLog, make_event, read_events
 from raybench.runtime._budget import Budget
-from raybench.runtime._ledger import EnergyLedger
 from raybench.runtime._trials import Trial, TrialState, TrialTable
 from raybench.search.decision import Action, Decision, Reason
 from raybench.search.pruners import make_pruner
@@ -32,8 +32,9 @@ class SchedulerCore:
     def __init__(self, config: dict[str, Any], events_path: str, *, resume: bool = False) -> None:
         self.cfg = ExperimentConfig.model_validate(config)
         self.mode = self.cfg.metric.mode
-        self.sampler = make_sampler(self.cfg.sampler, self.cfg.space(), seed=self.cfg.seed, mode=self.mode)
-        self.pruner = make_pruner(self.cfg.pruner, mode=self.mode)
+        self.space = self.cfg.space()
+        self.sampler = make_sampler(self.cfg.sampler, self.space, seed=self.cfg.seed, mode=self.mode)
+        self.pruner = make_pruner(self.cfg.pruner, mode=self.mode, seed=self.cfg.seed)
         self.unit = getattr(self.cfg.pruner, "progress", "epoch")
         prior_events = read_events(events_path).events if resume else []
         self.log = EventLog.open(events_path, resume=resume)
@@ -55,14 +56,14 @@ class SchedulerCore:
 
     # ---- events ---------------------------------------------------------------------------
 
-    def emit(self, kind: str, **fields: Any) -> None:
-        self.log.append(make_event(kind, **fields), sync=kind in _SYNCED)
+    def emit(self, event: str, /, **fields: Any) -> None:
+        self.log.append(make_event(event, **fields), sync=event in _SYNCED)
 
     def emit_event(self, event: dict[str, Any]) -> None:
         """An event made elsewhere (node joined, baseline, warnings)."""
         self.log.append(event, sync=event.get("event") in _SYNCED)
         if event.get("event") == "node_baseline":
-            self.ledger.set_baseline(event)
+            self.ledger.add_baseline(event)
 
     def start(self, *, run_id: str, env: dict[str, Any], requested: int, effective: int, resumed: bool = False) -> None:
         if not resumed:
@@ -91,11 +92,12 @@ class SchedulerCore:
         return {"trial_id": trial.trial_id, "config": trial.config, "attempt": trial.attempts,
                 "seed": trial_seed(self.cfg.seed, trial.trial_id), "task": self.cfg.task.model_dump(),
                 "metric": self.cfg.metric.name, "epochs": self.cfg.task.epochs, "from_step": trial.checkpoint_step,
-                "checkpoint": trial.checkpoint, "send_checkpoints": self.cfg.max_failures > 0}
+                "checkpoint": trial.checkpoint, "send_checkpoints": self.cfg.max_failures > 0,
+                "experiment_seed": self.cfg.seed, "space": self.space}
 
     def _pick(self) -> Optional[Trial]:
         if self.stopping is None:
-            reason = self.budget.exhausted(elapsed_s=time.time() - self.t0, energy_j=self.ledger.total_j,
+            reason = self.budget.exhausted(elapsed_s=time.time() - self.t0, energy_j=self._total_j(),
                                            trials=len(self.trials))
             if reason is not None and reason[0] != "trials":
                 self._stop_everything(*reason)
@@ -146,10 +148,10 @@ class SchedulerCore:
             t.peak_rss_mb = max(t.peak_rss_mb, rss_mb)
         if checkpoint is not None:
             t.checkpoint, t.checkpoint_step = checkpoint, step
-        energy_j = self.ledger.trial_j(trial_id)
+        energy_j = self._trial_j(trial_id)
         progress = {"epoch": float(step), "time_s": elapsed_s, "energy_j": energy_j}[self.unit]
         self.emit("report", trial_id=trial_id, step=step, metrics=metrics, elapsed_s=elapsed_s,
-                  energy_j=energy_j if self.ledger.has_samples else None, progress=progress)
+                  energy_j=energy_j if self.ledger.n_samples > 0 else None, progress=progress)
         decision = self._decide(t, step, progress, value)
         self.decisions[decision.action.label] += 1
         self.emit("decision", trial_id=trial_id, step=step, action=decision.action.label,
@@ -172,6 +174,13 @@ class SchedulerCore:
             # The trial has finished its epochs: a stop can no longer save anything, so it completes.
             return Decision(Action.CONTINUE, decision.reason)
         return decision
+
+    def _trial_j(self, trial_id: int) -> float:
+        e = self.ledger.trial(trial_id)
+        return e["cpu_j"] + e["dram_j"] + e["gpu_j"]
+
+    def _total_j(self) -> float:
+        return sum(self.ledger.total_by_domain().values())
 
     def _better(self, a: float, b: float) -> bool:
         return a > b if self.mode == "max" else a < b
@@ -232,9 +241,10 @@ class SchedulerCore:
     def energy(self, samples: list[dict[str, Any]]) -> None:
         for s in samples:
             self.log.append(s, sync=False)
-            self.ledger.add(s)
+            if s.get("event") == "energy_sample":
+                self.ledger.add_sample(s)
         if self.stopping is None:
-            reason = self.budget.exhausted(elapsed_s=time.time() - self.t0, energy_j=self.ledger.total_j,
+            reason = self.budget.exhausted(elapsed_s=time.time() - self.t0, energy_j=self._total_j(),
                                            trials=0)
             if reason is not None:
                 self._stop_everything(*reason)
@@ -261,7 +271,7 @@ class SchedulerCore:
         tid, value = self.best
         return {"trial_id": tid, "config": self.trials.trials[tid].config, "val_metric": value,
                 "seed": trial_seed(self.cfg.seed, tid), "task": self.cfg.task.model_dump(),
-                "checkpoint": self.best_state}
+                "checkpoint": self.best_state, "experiment_seed": self.cfg.seed, "space": self.space}
 
     def record_test(self, trial_id: int, metrics: dict[str, float]) -> None:
         self.emit("test_result", trial_id=trial_id, metrics=metrics)
@@ -281,7 +291,7 @@ class SchedulerCore:
             "running": tt.count(TrialState.RUNNING),
             "expected": self.expected_trials(),
             "best": None if self.best is None else {"trial_id": self.best[0], "value": self.best[1]},
-            "energy_j": self.ledger.total_j if self.ledger.has_samples else None,
+            "energy_j": self._total_j() if self.ledger.n_samples > 0 else None,
             "idle": self.idle(),
             "stopping": self.stopping,
             "last_error": self.last_error,

@@ -87,7 +87,8 @@ class TrialWorker:
         t_start = time.time()
         status = "completed"
         try:
-            workload = build_workload(a["task"], a["config"], seed=a["seed"], threads=self.threads, device=self.device)
+            workload = build_workload(a["task"], a["config"], seed=a["seed"], threads=self.threads,
+                                      device=self.device, experiment_seed=a["experiment_seed"], space=a["space"])
             if a.get("checkpoint") is not None:
                 workload.load_state(a["checkpoint"])
             epochs = a["epochs"]
@@ -115,7 +116,7 @@ class TrialWorker:
         from raybench.workloads import build_workload
 
         workload = build_workload(best["task"], best["config"], seed=best["seed"], threads=self.threads,
-                                  device=self.device)
+                                  device=self.device, experiment_seed=best["experiment_seed"], space=best["space"])
         if best.get("checkpoint") is not None:
             workload.load_state(best["checkpoint"])
         else:

@@ -1,0 +1,172 @@
+"""What the plots and the HTML report read from a run: the events, the trial rows, the summary, and the
+trial spans and stop decisions folded from the log. Pure functions; nothing here draws."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from raybench.errors import RunDirError
+from raybench.events import EVENTS_FILE, SUMMARY_FILE, TrialRow, derive_summary, derive_trials, read_events
+
+# Outcome colours shared by every plot and the HTML legend (colour-blind safe Okabe-Ito hues).
+OUTCOME_COLORS = {
+    "completed": "#009E73",
+    "pruned": "#E69F00",
+    "failed": "#D55E00",
+    "running": "#56B4E9",
+    "pending": "#999999",
+}
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One run as the report sees it. start_t is the x-axis origin of every time plot (Unix seconds)."""
+
+    run_dir: Path
+    events: Sequence[Mapping[str, Any]]
+    rows: Sequence[TrialRow]
+    summary: Mapping[str, Any]
+    start_t: float
+    end_t: float
+    damage: Sequence[Any] = field(default_factory=tuple)
+
+    @property
+    def metric(self) -> str:
+        return str((self.summary.get("metric") or {}).get("name", "val_accuracy"))
+
+    @property
+    def mode(self) -> str:
+        return str((self.summary.get("metric") or {}).get("mode", "max"))
+
+    def of_type(self, kind: str) -> list[Mapping[str, Any]]:
+        return [e for e in self.events if e.get("event") == kind]
+
+
+def _read_summary_file(path: Path) -> dict[str, Any]:
+    # A summary.json that cannot be read is not fatal: the log can always be derived again.
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_run(run_dir: Union[str, os.PathLike]) -> RunData:
+    """Read RUN_DIR/events.msgpack and, where present, RUN_DIR/summary.json.
+
+    The summary is derived from the log and then overlaid with summary.json, so sections only the file
+    has (the energy section) are kept, and a file written by an older raybench still has every key.
+    """
+    d = Path(run_dir)
+    log = d / EVENTS_FILE
+    if not d.is_dir():
+        raise RunDirError(f"run directory {d} does not exist; check the path")
+    if not log.is_file():
+        raise RunDirError(f"{d} has no {EVENTS_FILE}; is it a run directory?")
+    read = read_events(log)
+    events = list(read.events)
+    rows = derive_trials(events)
+    summary = derive_summary(events, damage=read.damage, rows=rows)
+    summary.update(_read_summary_file(d / SUMMARY_FILE))
+    times = [float(e["t"]) for e in events if is_number(e.get("t"))]
+    started = summary.get("started_t")
+    start_t = float(started) if is_number(started) else min(times, default=0.0)
+    end_t = max(times, default=start_t)
+    return RunData(d, events, rows, summary, start_t, end_t, tuple(read.damage))
+
+
+@dataclass(frozen=True)
+class Span:
+    """One attempt of a trial, from its trial_started to its trial_completed or trial_failed (Unix s).
+
+    outcome is how this attempt ended: completed, pruned, failed, or running when the log ends first.
+    """
+
+    trial_id: int
+    attempt: int
+    t0: float
+    t1: float
+    outcome: str
+    node_id: Optional[str] = None
+
+
+def trial_spans(run: RunData) -> list[Span]:
+    """Every attempt of every trial, in start order. An attempt still open at the end of the log runs to
+    the log's last event."""
+    open_: dict[int, Mapping[str, Any]] = {}
+    spans: list[Span] = []
+
+    def close(tid: int, t1: float, outcome: str) -> None:
+        start = open_.pop(tid, None)
+        if start is not None:
+            spans.append(Span(tid, int(start.get("attempt") or 1), float(start["t"]), t1, outcome, start.get("node_id")))
+
+    for e in run.events:
+        kind, tid, t = e.get("event"), e.get("trial_id"), e.get("t")
+        if not isinstance(tid, int) or not is_number(t):
+            continue
+        if kind == "trial_started":
+            close(tid, float(t), "failed")  # a start without an end before it: the attempt was lost
+            open_[tid] = e
+        elif kind == "trial_completed":
+            close(tid, float(t), str(e.get("status") or "completed"))
+        elif kind == "trial_failed":
+            close(tid, float(t), "failed")
+    for tid in list(open_):
+        close(tid, run.end_t, "running")
+    return sorted(spans, key=lambda s: (s.t0, s.trial_id))
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A decision event with action "stop", and the pruner's reason for it."""
+
+    trial_id: int
+    step: Optional[int]
+    t: float
+    reason: Mapping[str, Any]
+
+
+def stop_decisions(run: RunData) -> list[Stop]:
+    out = []
+    for e in run.of_type("decision"):
+        if e.get("action") == "stop" and isinstance(e.get("trial_id"), int):
+            step = e.get("step") if isinstance(e.get("step"), int) else None
+            reason = e.get("reason") if isinstance(e.get("reason"), Mapping) else {}
+            out.append(Stop(e["trial_id"], step, float(e.get("t") or 0.0), reason))
+    return out
+
+
+def reported_steps(run: RunData) -> dict[int, tuple[int, int]]:
+    """(first, last) reported step per trial id."""
+    steps: dict[int, tuple[int, int]] = {}
+    for e in run.of_type("report"):
+        tid, step = e.get("trial_id"), e.get("step")
+        if isinstance(tid, int) and isinstance(step, int):
+            lo, hi = steps.get(tid, (step, step))
+            steps[tid] = (min(lo, step), max(hi, step))
+    return steps
+
+
+def plain(text: Any) -> str:
+    """Text from the log made safe for a matplotlib label: a "$" would otherwise start mathtext, and a
+    user's unbalanced "$" in a config value would make the figure fail to draw."""
+    return str(text).replace("$", r"\$")
+
+
+def param_text(value: Any) -> str:
+    """A hyperparameter value as one label: nested values as compact JSON."""
+    if isinstance(value, (Mapping, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)

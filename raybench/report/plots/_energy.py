@@ -1,0 +1,134 @@
+"""Energy series for the plots, from energy_sample events (and summary.json's energy section when the
+run has one). All values in joules, watts and Unix seconds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from raybench.report.plots._data import RunData, is_number
+
+DOMAINS = ("cpu", "dram", "gpu")
+# Backend names that estimate rather than measure; every other named backend reads a hardware counter.
+_ESTIMATED_BACKENDS = frozenset({"estimate", "estimated", "model", "tdp"})
+_NO_BACKEND = frozenset({"", "none", "null"})
+
+
+def energy_samples(run: RunData) -> list[Mapping[str, Any]]:
+    """energy_sample events with a valid interval, sorted by their end t1."""
+    out = [e for e in run.of_type("energy_sample") if is_number(e.get("t0")) and is_number(e.get("t1"))]
+    return sorted(out, key=lambda e: (float(e["t1"]), str(e.get("node_id"))))
+
+
+def domain_j(sample: Mapping[str, Any]) -> dict[str, float]:
+    """The sample's joules per measured domain; None (not measured) and non-finite values are left out."""
+    raw = sample.get("energy_j") if isinstance(sample.get("energy_j"), Mapping) else {}
+    return {d: float(raw[d]) for d in DOMAINS if is_number(raw.get(d))}
+
+
+def provenance_kind(backend: Any) -> str:
+    """'measured', 'estimated' or 'none' for one provenance value, which may be a backend name
+    (powercap, nvml, estimate) or already a kind."""
+    name = str(backend or "").strip().lower()
+    if name in _NO_BACKEND:
+        return "none"
+    return "estimated" if name in _ESTIMATED_BACKENDS else "measured"
+
+
+def energy_provenance(samples: list[Mapping[str, Any]]) -> str:
+    """One label for the joules in these samples: measured, estimated, 'measured + estimated', or none."""
+    kinds = set()
+    for s in samples:
+        prov = s.get("provenance") if isinstance(s.get("provenance"), Mapping) else {}
+        for d in domain_j(s):
+            kinds.add(provenance_kind(prov.get(d)))
+    kinds.discard("none")
+    if not kinds:
+        return "none"
+    return " + ".join(sorted(kinds, key=("measured", "estimated").index))
+
+
+def cumulative_energy(samples: list[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """(t, joules): the run's cumulative energy, node totals summed over nodes, one point per sample end t1,
+    starting from 0 J at the earliest t0. Empty arrays without samples."""
+    if not samples:
+        return np.zeros(0), np.zeros(0)
+    t = [min(float(s["t0"]) for s in samples)] + [float(s["t1"]) for s in samples]
+    j = np.concatenate([[0.0], np.cumsum([math.fsum(domain_j(s).values()) for s in samples])])
+    return np.asarray(t), j
+
+
+def energy_at(t: float, curve: tuple[np.ndarray, np.ndarray]) -> float:
+    """Cumulative joules at Unix time t, interpolated linearly between sample ends; before the first sample
+    it is 0, after the last it stays at the run's total."""
+    ts, js = curve
+    return float(np.interp(t, ts, js)) if len(ts) else 0.0
+
+
+@dataclass(frozen=True)
+class TrialEnergy:
+    """Joules per trial id, and whether they are the rough cpu-share split rather than the attribution."""
+
+    joules: Mapping[int, float]
+    approximate: bool
+    provenance: str
+
+
+def trial_energy_j(run: RunData, samples: list[Mapping[str, Any]]) -> TrialEnergy:
+    """Per-trial joules: summary.json's energy.per_trial total_j where the run has it; otherwise each
+    sample's dynamic energy (above the node's idle baseline) split by the trials' CPU-time shares (cpu and
+    dram) and GPU-joule shares (gpu). The fallback leaves idle power out and is labelled approximate."""
+    prov = energy_provenance(samples)
+    per_trial = (run.summary.get("energy") or {}).get("per_trial") if isinstance(run.summary.get("energy"), Mapping) else None
+    if isinstance(per_trial, list) and per_trial:
+        exact = {int(p["trial_id"]): float(p["total_j"]) for p in per_trial
+                 if isinstance(p, Mapping) and p.get("trial_id") is not None and is_number(p.get("total_j"))}
+        return TrialEnergy(exact, False, prov)
+    baseline_w: dict[str, Mapping[str, Any]] = {}
+    for b in run.of_type("node_baseline"):
+        baseline_w[str(b.get("node_id"))] = b.get("power_w") if isinstance(b.get("power_w"), Mapping) else {}
+    joules: dict[int, float] = {}
+    for s in samples:
+        dt_s = max(float(s["t1"]) - float(s["t0"]), 0.0)
+        idle = baseline_w.get(str(s.get("node_id")), {})
+        dyn = {d: max(e - (float(idle[d]) * dt_s if is_number(idle.get(d)) else 0.0), 0.0) for d, e in domain_j(s).items()}
+        for weights, whole, domains in (
+            (s.get("trial_cpu_s"), s.get("node_cpu_s"), ("cpu", "dram")),
+            (s.get("trial_gpu_j"), None, ("gpu",)),
+        ):
+            w = {int(k): float(v) for k, v in (weights or {}).items() if is_number(v) and v > 0}
+            denom = max(float(whole) if is_number(whole) else 0.0, math.fsum(w.values()))
+            part = math.fsum(dyn.get(d, 0.0) for d in domains)
+            for tid, x in w.items():
+                joules[tid] = joules.get(tid, 0.0) + (part * x / denom if denom > 0 else 0.0)
+    return TrialEnergy(joules, True, prov)
+
+
+@dataclass(frozen=True)
+class PowerSeries:
+    """One node's power in one domain: (t0, t1, watts) per sample, in time order."""
+
+    node_id: str
+    domain: str
+    provenance: str
+    points: tuple[tuple[float, float, float], ...]
+
+
+def node_power_w(samples: list[Mapping[str, Any]]) -> list[PowerSeries]:
+    """Watts = energy_j / (t1 - t0) per node and domain; zero-length intervals are skipped."""
+    acc: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    prov: dict[tuple[str, str], str] = {}
+    for s in sorted(samples, key=lambda e: float(e["t0"])):
+        t0, t1 = float(s["t0"]), float(s["t1"])
+        if t1 <= t0:
+            continue
+        sprov = s.get("provenance") if isinstance(s.get("provenance"), Mapping) else {}
+        for d, e in domain_j(s).items():
+            key = (str(s.get("node_id")), d)
+            acc.setdefault(key, []).append((t0, t1, e / (t1 - t0)))
+            prov[key] = provenance_kind(sprov.get(d))
+    return [PowerSeries(n, d, prov[(n, d)], tuple(p)) for (n, d), p in sorted(acc.items())]
