@@ -20,6 +20,10 @@ class RaybenchError(Exception):
 
     exit_code = 1
 
+    def __str__(self) -> str:
+        # One line always: user input echoed in a message may hold line breaks.
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+
 
 class UserError(RaybenchError):
     """Bad input from the user. The CLI prints the message alone and exits with 2."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import reprlib
 from collections.abc import Sequence
 from typing import Any, Optional, TypeVar
 
@@ -13,6 +14,9 @@ from raybench.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 60, 60, 4, 4
+
 
 def read_yaml(path: str) -> tuple[Any, Optional[yaml.Node]]:
     """The parsed document and its node tree (for line numbers). Raises ConfigError on any failure."""
@@ -21,11 +25,11 @@ def read_yaml(path: str) -> tuple[Any, Optional[yaml.Node]]:
             text = f.read()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file; check the path") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+    except (OSError, ValueError) as e:  # a directory, no permission, a name too long, not UTF-8, a NUL byte
         raise ConfigError(f"{path}: cannot read it ({type(e).__name__}); pass a readable UTF-8 YAML file") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
@@ -33,7 +37,27 @@ def read_yaml(path: str) -> tuple[Any, Optional[yaml.Node]]:
         raise ConfigError(f"{path}: bad YAML at {where}: {problem}; fix the syntax there") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: bad YAML: {str(e).splitlines()[0]}; fix the syntax") from None
+    except (ValueError, RecursionError):
+        raise ConfigError(f"{path}: a value is too long or nested too deep to read; shorten it") from None
     return data, node
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping, instead of keeping the last silently."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                dup = key in seen
+            except TypeError:
+                continue
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {str(key)[:40]!r} is given twice in this mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _line_of(node: Optional[yaml.Node], loc: Sequence[Any]) -> Optional[int]:
@@ -82,9 +106,10 @@ def format_error(path: str, err: ValidationError, node: Optional[yaml.Node]) -> 
     if kind == "missing":
         return f"{where}: '{field}' is required; add it"
     value = e.get("input")
-    shown = repr(value) if not isinstance(value, dict) else "{…}"
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
+    try:
+        shown = _REPR.repr(value) if not isinstance(value, dict) else "{…}"
+    except ValueError:  # an integer too long to print
+        shown = "<a value too long to show>"
     fix = _FIXES.get(kind, "")
     more = f" ({len(err.errors()) - 1} more error(s) after fixing this)" if len(err.errors()) > 1 else ""
     return f"{where}: {field} = {shown}: {msg}" + (f"; {fix}" if fix else "") + more

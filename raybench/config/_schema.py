@@ -11,7 +11,20 @@ from raybench.search import space as sp
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, data: Any) -> Any:
+        # YAML's true/false would otherwise pass as 1/0 for a number field.
+        if isinstance(data, dict):
+            for name, v in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                if isinstance(v, bool) and field is not None:
+                    ann = str(field.annotation)
+                    if "bool" not in ann and ("int" in ann or "float" in ann):
+                        raise ValueError(f"{name} expects a number, got {v!r}")
+        return data
 
 
 # ---- search space ---------------------------------------------------------------------------

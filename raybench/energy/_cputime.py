@@ -19,6 +19,7 @@ import psutil
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 _PROC = "/proc"
+_OWED_ROUNDS = 2  # a torn read resolves at the next scan; a child that never shows up is forgotten
 
 
 def node_cpu_s() -> tuple[float, float]:
@@ -128,6 +129,10 @@ class TreeCpu:
     def __init__(self, root_pid: int, table: Mapping[int, ProcStat], kids: Mapping[int, list[int]] | None = None):
         self.root_pid = root_pid
         self._prev: dict[int, ProcStat] = {}
+        # reaper pid -> (seconds of its vanished children counted but not yet seen in its children_s,
+        # advances left to see them): /proc is not read atomically, so a child can vanish from one
+        # scan while its reaper's children_s, read a moment earlier, does not hold it yet.
+        self._owed: dict[int, tuple[float, int]] = {}
         self._prev = self._members(table, children_map(table) if kids is None else kids)
 
     def _members(self, table: Mapping[int, ProcStat], kids: Mapping[int, list[int]]) -> dict[int, ProcStat]:
@@ -155,7 +160,7 @@ class TreeCpu:
                 delta += st.self_s + st.children_s  # born since the last call
         # A member that exited and was reaped by a live member moved its time into that member's
         # children_s, which was just counted in full: take back what had been counted before.
-        gone_by_reaper: dict[int, float] = {}
+        owed = {r: v for r, v in self._owed.items() if r in cur and r in prev and cur[r].start == prev[r].start}
         for pid, old in prev.items():
             if pid in cur:
                 continue
@@ -163,10 +168,14 @@ class TreeCpu:
             while reaper in prev and reaper not in cur:
                 reaper = prev[reaper].ppid
             if reaper in cur and reaper in prev and cur[reaper].start == prev[reaper].start:
-                gone_by_reaper[reaper] = gone_by_reaper.get(reaper, 0.0) + old.self_s + old.children_s
-        for reaper, counted in gone_by_reaper.items():
-            grew = cur[reaper].children_s - prev[reaper].children_s
-            delta -= min(counted, max(grew, 0.0))  # a child auto-reaped (SIGCHLD ignored) adds nothing
+                owed[reaper] = (owed.get(reaper, (0.0, 0))[0] + old.self_s + old.children_s, _OWED_ROUNDS)
+        self._owed = {}
+        for reaper, (amount, rounds) in owed.items():
+            grew = max(cur[reaper].children_s - prev[reaper].children_s, 0.0)
+            take = min(amount, grew)  # a child auto-reaped (SIGCHLD ignored) never shows up: nothing to take
+            delta -= take
+            if amount - take > 1e-9 and rounds > 1:
+                self._owed[reaper] = (amount - take, rounds - 1)
         self._prev = cur
         return max(delta, 0.0)
 

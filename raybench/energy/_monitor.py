@@ -35,7 +35,7 @@ class _Trial:
     tree: _cputime.TreeCpu
     reserved: dict[str, Any]
     gpus: tuple[int, ...]
-    cpu_s: float = 0.0  # set when untracked: CPU seconds since the last sample
+    cpu_s: float = 0.0  # CPU seconds not yet reported: set when untracked, or carried over a re-track
 
 
 class NodeMonitor:
@@ -87,8 +87,9 @@ class NodeMonitor:
             raise ValueError(f"trial {trial_id} is already tracked; untrack it first")
         res = normalize_reserved(reserved)
         gpus = resolve_gpu_ids(self.gpu.devices, res["gpu_ids"])
-        self._ended.pop(trial_id, None)
-        self._trials[trial_id] = _Trial(_cputime.TreeCpu(int(pid), _cputime.scan()), res, gpus)
+        ended = self._ended.pop(trial_id, None)  # re-tracked before the next sample: keep what it used
+        self._trials[trial_id] = _Trial(_cputime.TreeCpu(int(pid), _cputime.scan()), res, gpus,
+                                        ended.cpu_s if ended else 0.0)
 
     def untrack(self, trial_id: int) -> None:
         """Stop following a trial. Its CPU time up to now still appears in the next sample."""
@@ -155,7 +156,8 @@ class NodeMonitor:
             table = self._procs.scan(inside)
             kids = _cputime.children_map(table)
             for tid, t in self._trials.items():
-                trial_cpu[tid] = t.tree.advance(table, kids)
+                trial_cpu[tid] = t.tree.advance(table, kids) + t.cpu_s
+                t.cpu_s = 0.0
             self._procs.remember(table, set().union(*(t.tree.members for t in self._trials.values())))
         holders = {**self._ended, **self._trials}
         trial_gpu = dict.fromkeys(holders, 0.0)

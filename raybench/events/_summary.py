@@ -13,7 +13,8 @@ from raybench.events._trials import TRIAL_STATES, TrialRow, better, derive_trial
 from raybench.events.export import jsonable
 
 SUMMARY_SCHEMA = 1
-BEST_BASIS = "best reported value of the metric, over completed and pruned trials"
+BEST_BASIS = ("final reported value of the metric over completed trials (the model that is tested); "
+              "pruned trials by their best value only when none completed")
 
 # An extra section: a function of the event list returning top-level keys, or those keys directly.
 Section = Union[Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Any]], Mapping[str, Any]]
@@ -94,18 +95,25 @@ def _ranked(f: RunFacts) -> list[TrialRow]:
 
 
 def section_best(f: RunFacts) -> dict[str, Any]:
-    """The best trial by its best reported metric; a tie goes to the trial that ended first."""
+    """The best trial: the scheduler's choice, whose final model was tested; a tie goes to the first to end.
+
+    Completed trials are ranked by their final value, because that is the model the test sees. Only
+    when no trial completed are pruned trials ranked by their best value.
+    """
     is_better = better(f.mode)
     best: Optional[TrialRow] = None
-    for r in _ranked(f):
-        if best is None or is_better(r.best_metric, best.best_metric):  # type: ignore[arg-type]
+    ranked = _ranked(f)
+    completed = [r for r in ranked if r.status == "completed" and is_number(r.final_metric)]
+    key = (lambda r: r.final_metric) if completed else (lambda r: r.best_metric)
+    for r in completed or ranked:
+        if best is None or is_better(key(r), key(best)):  # type: ignore[arg-type]
             best = r
     if best is None:
         return {"best": None}
     return {"best": {
         "trial_id": best.trial_id,
         "config": dict(best.config),
-        "val_metric": best.best_metric,
+        "val_metric": best.final_metric if best.status == "completed" else best.best_metric,
         "metric": f.metric,
         "mode": f.mode,
         "basis": BEST_BASIS,

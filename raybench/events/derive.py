@@ -10,6 +10,7 @@ from typing import Any, Union
 
 from raybench.errors import RunDirError
 from raybench.events._atomic import atomic_write_text
+from raybench.events._energy import section_energy
 from raybench.events._reader import read_events
 from raybench.events._summary import (
     BEST_BASIS,
@@ -40,6 +41,7 @@ __all__ = [
     "derive_summary",
     "derive_trials",
     "run_facts",
+    "section_energy",
     "trials_csv_text",
     "write_run_outputs",
     "write_trials_csv",
@@ -62,7 +64,8 @@ def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Secti
         raise RunDirError(f"cannot read {log}; check its permissions")
     read = read_events(log)
     rows = derive_trials(read.events)
-    summary = derive_summary(read.events, damage=read.damage, extra=extra, rows=rows)
+    energy = section_energy(read.events, rows)
+    summary = derive_summary(read.events, damage=read.damage, extra=[energy, *extra], rows=rows)
     try:
         atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows))
         atomic_write_text(d / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False) + "\n")

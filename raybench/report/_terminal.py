@@ -53,11 +53,11 @@ def print_summary(summary: dict[str, Any], *, console: Console, run_dir: Optiona
         if w:
             t.add_row("waste", f"{_num(w.get('energy_j'), '.4g', ' J')} ({_num(w.get('energy_fraction'), '.1%')})"
                                f", {_num(w.get('time_s'), '.1f', ' s')} trial time")
-        for key, label in (("cost", "cost"), ("carbon_g", "carbon")):
-            if e.get(key) is not None:
-                v = e[key]
-                t.add_row(label, f"{v.get('total'):.4g} {v.get('currency', '')}" if isinstance(v, dict)
-                          else _num(v, ".4g", " g CO2e"))
+        if e.get("cost"):
+            t.add_row("cost", f"{e['cost']['total']:.4g} {e['cost']['currency']} (reserved resource-hours x prices)")
+        if e.get("carbon"):
+            c = e["carbon"]
+            t.add_row("carbon", f"{c['co2e_g']:.4g} g CO2e ({c['g_per_kwh']:g} g/kWh, PUE {c['pue']:g})")
     dmg = summary.get("damage")
     if dmg:
         t.add_row("[red]log damage[/]", f"{len(dmg)} damaged region(s) skipped; see summary.json")

@@ -134,26 +134,42 @@ def _energy_section(energy: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
     rows: list[tuple[str, Any]] = []
     prov = pick("provenance")
-    prov_s = (", ".join(f"{k} {v}" for k, v in prov.items() if v and v != "none") if isinstance(prov, Mapping)
-              else fmt(prov))
+    if isinstance(prov, Mapping):
+        parts = ", ".join(f"{k} {v}" for k, v in prov.items() if k != "energy" and v and v != "none")
+        prov_s = f"{prov['energy']}: {parts}" if prov.get("energy") else parts
+    else:
+        prov_s = fmt(prov)
     rows.append(("energy", f"{fmt(pick('total_j'), '.4g', ' J')}  ({prov_s or 'provenance unknown'})"))
     buckets = pick("buckets")
     if not isinstance(buckets, Mapping):
         buckets = {k: pick(k) for k in ("trials_j", "idle_reserved_j", "unattributed_j") if pick(k) is not None}
     if buckets:
-        rows.append(("energy buckets", ", ".join(f"{k} {fmt(v, '.4g', ' J')}" for k, v in buckets.items())))
+        # unattributed_idle_j is part of unattributed_j, so it is shown inside it rather than beside it.
+        text = ", ".join(f"{k} {fmt(v, '.4g', ' J')}" for k, v in buckets.items()
+                         if k not in ("total_j", "unattributed_idle_j"))
+        if buckets.get("unattributed_idle_j") is not None:
+            text += f" (of which unreserved idle {fmt(buckets['unattributed_idle_j'], '.4g', ' J')})"
+        rows.append(("energy buckets", text))
+    balance = pick("balance")
+    if isinstance(balance, Mapping) and balance.get("rel_error") is not None:
+        rows.append(("energy balance", f"{fmt(balance['rel_error'], '.2e')} relative error of trials + idle reserved "
+                                       "+ unattributed against the measured total"))
     waste = pick("waste")
     if isinstance(waste, Mapping):
         rows.append(("waste", f"{fmt(waste.get('energy_j'), '.4g', ' J')} ({fmt(waste.get('energy_fraction'), '.1%')}), "
                               f"{fmt(waste.get('time_s'), '.1f', ' s')} trial time"))
     cost = pick("cost")
-    if cost is not None:
-        rows.append(("cost", f"{fmt(cost.get('total'))} {fmt(cost.get('currency', ''))}" if isinstance(cost, Mapping)
-                     else fmt(cost)))
+    if isinstance(cost, Mapping):
+        rows.append(("cost", f"{fmt(cost.get('total'))} {fmt(cost.get('currency', ''))}"))
+    elif cost is not None:
+        rows.append(("cost", fmt(cost)))
     carbon = pick("carbon_g", "carbon")
-    if carbon is not None:
-        rows.append(("carbon", fmt(carbon.get("co2e_g"), ".4g", " g CO2e") if isinstance(carbon, Mapping)
-                     else fmt(carbon, ".4g", " g CO2e")))
+    if isinstance(carbon, Mapping):
+        extra = (f" ({fmt(carbon.get('g_per_kwh'), 'g')} g/kWh, PUE {fmt(carbon.get('pue'), 'g')})"
+                 if carbon.get("g_per_kwh") is not None else "")
+        rows.append(("carbon", fmt(carbon.get("co2e_g"), ".4g", " g CO2e") + extra))
+    elif carbon is not None:
+        rows.append(("carbon", fmt(carbon, ".4g", " g CO2e")))
     return rows
 
 
@@ -249,15 +265,13 @@ def render_report(run: RunData, plots: PlotSet) -> str:
     s = run.summary
     name = fmt(s.get("name") or run.run_dir.name)
     ended = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(run.end_t)) if run.end_t else "–"
-    energy_note = "" if plots.get("anytime_energy") else f'<p class="note">{esc(plots.notes["anytime_energy"])}.</p>'
     approx_note = ('<p class="note">Per-trial energy is approximate: each sample\'s energy above the node\'s idle '
                    "baseline split by CPU-time (and GPU-joule) shares; idle power is not included. The energy "
                    "attribution in summary.json replaces it when present.</p>"
                    if plots.energy is not None and plots.energy.approximate and plots.get("energy_per_trial") else "")
     sections = [
         _section("summary", "Summary", kv_table(summary_rows(run, plots), table_id="summary-table")),
-        _section("anytime", "Anytime performance", figure(plots, "anytime_time"), figure(plots, "anytime_energy"),
-                 energy_note),
+        _section("anytime", "Anytime performance", figure(plots, "anytime_time"), figure(plots, "anytime_energy")),
         _section("energy", "Energy per trial", figure(plots, "energy_per_trial"), approx_note),
         _section("pruning", "Pruning", figure(plots, "pruning_timeline"), "<h3>Every stop decision</h3>",
                  stops_table(run)),

@@ -68,11 +68,24 @@ def _has_autoscaler() -> bool:
 
 
 def _autoscaler_configured() -> bool:
+    """An autoscaler with node types to launch publishes a non-legacy report; a fixed cluster's is legacy.
+
+    RAYBENCH_AUTOSCALING=1 or 0 overrides the guess.
+    """
+    forced = os.environ.get("RAYBENCH_AUTOSCALING")
+    if forced in ("0", "1"):
+        return forced == "1"
+    import json
+
     from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_initialized
 
     if not _internal_kv_initialized():
         return False
-    return _internal_kv_get("autoscaler_v2_enabled") is not None or _internal_kv_get("__autoscaling_status") is not None
+    raw = _internal_kv_get("__autoscaling_status")
+    if not raw:
+        return False
+    report = json.loads(raw).get("autoscaler_report") or {}
+    return not report.get("legacy", True)
 
 
 def alive_nodes() -> list[NodeShape]:

@@ -61,6 +61,7 @@ class Driver:
         self.workers: dict[Any, tuple[int, Any]] = {}  # run ref -> (slot, actor)
         self.energy: dict[str, Any] = {}               # node id -> energy actor
         self.scheduler = None
+        self._actors: list[Any] = []  # everything this run started, killed at the end
 
     # ---- set-up ------------------------------------------------------------------------------
 
@@ -80,24 +81,29 @@ class Driver:
                 self.console.print(
                     f"[yellow]note:[/] the cluster fits {effective} of the {requested} requested workers "
                     f"({req['cpus']:g} CPUs, {req['memory_mb']:g} MB each); running {effective} at a time")
-        self._start_scheduler(requested, effective)
-        self._start_energy(nodes)
-        self._start_workers(effective, req)
-        status = "completed"
         try:
-            self._watch()
-        except KeyboardInterrupt:
-            status = "interrupted"
-            self.console.print("[yellow]interrupted:[/] stopping trials at their next report (Ctrl-C again to abort)")
-            ray.get(self.scheduler.interrupt.remote("interrupted by the user (SIGINT)"))
-            self._watch()
-        st = ray.get(self.scheduler.status.remote())
-        if status == "completed" and st["stopping"] not in (None, "interrupt"):
-            status = "budget"
-        self._final_test()
-        self._stop_energy()
-        ray.get(self.scheduler.end.remote(status, st["stopping"] or ""))
-        return st
+            self._start_scheduler(requested, effective)
+            self._start_energy(nodes)
+            self._start_workers(effective, req)
+            status = "completed"
+            try:
+                self._watch()
+            except KeyboardInterrupt:
+                status = "interrupted"
+                self.console.print("[yellow]interrupted:[/] stopping trials at their next report "
+                                   "(Ctrl-C again to abort)")
+                ray.get(self.scheduler.interrupt.remote("interrupted by the user (SIGINT)"))
+                self._watch()
+            st = ray.get(self.scheduler.status.remote())
+            if status == "completed" and st["stopping"] not in (None, "interrupt"):
+                status = "budget"
+            self._final_test()
+            self._stop_energy()
+            ray.get(self.scheduler.end.remote(status, st["stopping"] or ""))
+            return st
+        finally:
+            for actor in self._actors:  # free their resources now, not whenever Ray collects the handles
+                ray.kill(actor)
 
     def _start_scheduler(self, requested: int, effective: int) -> None:
         import ray
@@ -110,6 +116,7 @@ class Driver:
         self.scheduler = SchedulerActor.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
         ).remote(self.cfg.to_dict(), os.path.abspath(self.events_path), resume=self.opts.resume)
+        self._actors.append(self.scheduler)
         ray.get(self.scheduler.start.remote(run_id=self.run_id, env=environment(), requested=requested,
                                             effective=effective, resumed=self.opts.resume))
 
@@ -128,6 +135,7 @@ class Driver:
                 name=energy_actor_name(self.run_id, n.node_id), lifetime=None,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False),
             ).remote(n.node_id, n.host, self.cfg.energy.model_dump(), n.to_dict())
+            self._actors.append(self.energy[n.node_id])
         # Baselines are measured in parallel, before any trial of these nodes starts where possible.
         events = ray.get([self.energy[n.node_id].baseline.remote() for n in new])
         for n, evs in zip(new, events):
@@ -160,6 +168,7 @@ class Driver:
         actor = TrialActor.options(**opts).remote(
             slot, threads=max(1, int(req["cpus"])), device=device, run_id=self.run_id,
             memory_limit_mb=float(w.memory_mb) if w.enforce_memory else None)
+        self._actors.append(actor)
         self.workers[actor.run.remote(self.scheduler)] = (slot, actor)
 
     # ---- watching --------------------------------------------------------------------------
@@ -173,9 +182,10 @@ class Driver:
             while self.workers:
                 ready, _ = ray.wait(list(self.workers), num_returns=1, timeout=0.5)
                 for ref in ready:
-                    slot, _actor = self.workers.pop(ref)
+                    slot, actor = self.workers.pop(ref)
                     try:
                         ray.get(ref)
+                        ray.kill(actor)  # its work is done: free its CPUs for others and the final test
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                             ray.exceptions.NodeDiedError) as e:
                         cause = "node_lost" if isinstance(e, ray.exceptions.NodeDiedError) else "actor_died"
@@ -205,6 +215,7 @@ class Driver:
         actor = TrialActor.options(**opts).remote(-1, threads=max(1, int(req["cpus"])),
                                                   device="cuda" if req["gpus"] else "cpu",
                                                   memory_limit_mb=None)
+        self._actors.append(actor)
         try:
             metrics = ray.get(actor.final_test.remote(best))
             ray.get(self.scheduler.record_test.remote(best["trial_id"], metrics))

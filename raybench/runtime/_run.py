@@ -25,6 +25,10 @@ def run_experiment(cfg: Optional[ExperimentConfig], run_dir: str, *, address: Op
 
             raise UserError(f"{run_dir} was started with a different config; resume it without CONFIG")
         cfg = logged
+    else:
+        import os
+
+        os.makedirs(run_dir, exist_ok=True)
     assert cfg is not None
     opts = RunOptions(run_dir=run_dir, address=address, resume=resume, progress=progress, num_cpus=num_cpus)
     Driver(cfg, opts, console).run()

@@ -63,10 +63,11 @@ def cumulative_energy(samples: list[Mapping[str, Any]]) -> tuple[np.ndarray, np.
 
 
 def energy_at(t: float, curve: tuple[np.ndarray, np.ndarray]) -> float:
-    """Cumulative joules at Unix time t, interpolated linearly between sample ends; before the first sample
-    it is 0, after the last it stays at the run's total."""
+    """Cumulative joules of the samples that ended by Unix time t: 0 before the first, the run's total after
+    the last. The same rule as summary.json's energy.anytime, so the plot and the file agree."""
     ts, js = curve
-    return float(np.interp(t, ts, js)) if len(ts) else 0.0
+    i = int(np.searchsorted(ts, t, side="right")) - 1
+    return float(js[i]) if i >= 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,14 @@ class TrialEnergy:
 
 
 def trial_energy_j(run: RunData, samples: list[Mapping[str, Any]]) -> TrialEnergy:
-    """Per-trial joules: summary.json's energy.per_trial total_j where the run has it; otherwise each
+    """Per-trial joules: summary.json's energy.per_trial where the run has it; otherwise each
     sample's dynamic energy (above the node's idle baseline) split by the trials' CPU-time shares (cpu and
     dram) and GPU-joule shares (gpu). The fallback leaves idle power out and is labelled approximate."""
     prov = energy_provenance(samples)
     per_trial = (run.summary.get("energy") or {}).get("per_trial") if isinstance(run.summary.get("energy"), Mapping) else None
     if isinstance(per_trial, list) and per_trial:
-        exact = {int(p["trial_id"]): float(p["total_j"]) for p in per_trial
-                 if isinstance(p, Mapping) and p.get("trial_id") is not None and is_number(p.get("total_j"))}
+        exact = {int(p["trial_id"]): j for p in per_trial if isinstance(p, Mapping) and p.get("trial_id") is not None
+                 and (j := _attributed_j(p)) is not None}
         return TrialEnergy(exact, False, prov)
     baseline_w: dict[str, Mapping[str, Any]] = {}
     for b in run.of_type("node_baseline"):
@@ -106,6 +107,15 @@ def trial_energy_j(run: RunData, samples: list[Mapping[str, Any]]) -> TrialEnerg
             for tid, x in w.items():
                 joules[tid] = joules.get(tid, 0.0) + (part * x / denom if denom > 0 else 0.0)
     return TrialEnergy(joules, True, prov)
+
+
+def _attributed_j(entry: Mapping[str, Any]) -> float | None:
+    """A per_trial entry's joules: "total_j", or energy_j.total as raybench.energy.metrics writes it (the
+    trial's own cpu, dram and gpu joules, without the idle share of what it reserved)."""
+    if is_number(entry.get("total_j")):
+        return float(entry["total_j"])
+    inner = entry.get("energy_j")
+    return float(inner["total"]) if isinstance(inner, Mapping) and is_number(inner.get("total")) else None
 
 
 @dataclass(frozen=True)

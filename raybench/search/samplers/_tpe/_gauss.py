@@ -43,13 +43,12 @@ def mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def central_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Phi(b) - Phi(a) for a <= 0 <= b, as for a kernel centred inside its support."""
+    z = np.stack([a, b])
     # Tails beyond 9 standard deviations (< 1e-19) cannot change 1 - ta - tb: skip them.
-    result = np.ones_like(a)
-    near_a = np.flatnonzero(a > -_CENTRAL_CUTOFF)
-    result[near_a] -= tail(a[near_a])
-    near_b = np.flatnonzero(b < _CENTRAL_CUTOFF)
-    result[near_b] -= tail(b[near_b])
-    return result
+    near = np.abs(z) < _CENTRAL_CUTOFF
+    tails = np.zeros_like(z)
+    tails[near] = tail(z[near])
+    return 1.0 - tails[0] - tails[1]
 
 
 def mass_from_tails(a: np.ndarray, b: np.ndarray, ta: np.ndarray, tb: np.ndarray) -> np.ndarray:

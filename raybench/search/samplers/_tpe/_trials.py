@@ -59,8 +59,9 @@ class TrialTable:
     def losses(self, rows: np.ndarray) -> np.ndarray:
         return self._loss[rows]
 
-    def column(self, j: int, rows: np.ndarray) -> np.ndarray:
-        return self._x[rows, j]
+    def configs(self, rows: np.ndarray) -> np.ndarray:
+        """(rows, parameters) configs in internal form."""
+        return self._x[rows]
 
     def _grow(self) -> None:
         cap = 2 * len(self._ids)

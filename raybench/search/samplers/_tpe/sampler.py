@@ -56,6 +56,7 @@ class TPESampler(Sampler):
         self._n_ei_candidates = n_ei_candidates
         self._constant_liar = constant_liar
         self._params = list(self._space.values())
+        self._layout = parzen.Layout.of(self._params)
         self._table = TrialTable(len(self._params))
 
     def _propose(self, trial_id: int) -> Config:
@@ -64,15 +65,14 @@ class TPESampler(Sampler):
         if len(done) < max(self._n_startup_trials, 1):
             return draw_config(self._space, rng)
         good, bad = self._split(done)
-        w_good, w_bad = recency_weights(len(good)), recency_weights(len(bad))
-        config = {}
-        for j, (name, param) in enumerate(self._space.items()):
-            l_x = parzen.fit(param, self._table.column(j, good), w_good)
-            g_x = parzen.fit(param, self._table.column(j, bad), w_bad)
-            candidates = l_x.sample(rng, self._n_ei_candidates)
-            best = candidates[int(np.argmax(l_x.log_pdf(candidates) - g_x.log_pdf(candidates)))]
-            config[name] = to_external(param, best)
-        return config
+        table = self._table
+        estimators = parzen.fit(self._layout, [(table.configs(good), recency_weights(len(good))),
+                                               (table.configs(bad), recency_weights(len(bad)))])
+        candidates = estimators.sample(rng, self._n_ei_candidates, group=0)
+        log_l, log_g = estimators.log_pdf(candidates)
+        # Parameters are independent, so each column picks its own best candidate.
+        chosen = candidates[np.argmax(log_l - log_g, axis=0), np.arange(len(self._params))]
+        return {name: to_external(p, x) for (name, p), x in zip(self._space.items(), chosen)}
 
     def _split(self, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the good and the bad group, each in trial-id order."""
@@ -105,9 +105,13 @@ def n_good_trials(n: int, gamma: float) -> int:
 
 def recency_weights(n: int) -> np.ndarray:
     """Weights of a group's trials in trial-id order: the last RECENT_TRIALS 1, older ones ramping to 1/n."""
-    if n <= RECENT_TRIALS:
-        return np.ones(n)
-    return np.concatenate([np.linspace(1.0 / n, 1.0, n - RECENT_TRIALS), np.ones(RECENT_TRIALS)])
+    weights = np.ones(n)
+    n_old = n - RECENT_TRIALS
+    if n_old == 1:
+        weights[0] = 1.0 / n
+    elif n_old > 1:
+        weights[:n_old] = 1.0 / n + (1.0 - 1.0 / n) / (n_old - 1) * np.arange(n_old)
+    return weights
 
 
 def to_internal(param: sp.Param, value: Any) -> float:

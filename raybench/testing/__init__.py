@@ -1,0 +1,9 @@
+"""Workloads that misbehave on purpose, for fault-injection tests and demonstrations.
+
+They plug in like any custom workload (`task.workload: raybench.testing:flaky`). Their behaviour is
+driven by the trial's hyperparameters and `task.options`, so a test can say which trials fail and how.
+"""
+
+from raybench.testing._workloads import Flaky, flaky, memory_hog, sleepy
+
+__all__ = ["Flaky", "flaky", "memory_hog", "sleepy"]

@@ -1,0 +1,165 @@
+"""The plots without a browser: every PNG exists, decodes and has a sensible size, and the series behind
+them (cumulative energy, provenance, per-trial energy, power) are computed as docs/report.md says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from raybench.errors import RunDirError
+from raybench.events.sample import T0
+from raybench.report.plots import (
+    PLOT_NAMES,
+    cumulative_energy,
+    energy_provenance,
+    energy_samples,
+    load_run,
+    node_power_w,
+    trial_energy_j,
+    write_plots,
+)
+from raybench.report.plots._energy import energy_at, provenance_kind
+
+NO_ENERGY = {"anytime_energy", "energy_per_trial", "node_power"}
+
+
+def check_png(path: str | Path) -> tuple[int, int]:
+    """Decode fully, and check the picture is not one flat colour and is neither tiny nor huge."""
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        im.load()
+        w, h = im.size
+        colors = im.convert("RGB").getcolors(maxcolors=1 << 16)
+    assert 400 <= w <= 2000 and 200 <= h <= 2000, (path, w, h)
+    assert colors is None or len(colors) > 20, f"{path} looks blank"
+    return w, h
+
+
+@pytest.mark.parametrize("fixture", ["rich_run", "sample_run"])
+def test_every_plot_is_a_valid_png(fixture: str, request: pytest.FixtureRequest) -> None:
+    run_dir = request.getfixturevalue(fixture)
+    plots = write_plots(run_dir)
+    assert [p.name for p in plots.plots] == list(PLOT_NAMES)
+    assert plots.notes == {}
+    for p in plots.plots:
+        assert Path(p.path).parent == run_dir / "plots"
+        check_png(p.path)
+        assert len(p.alt) > 40 and p.title
+
+
+def test_the_same_log_draws_the_same_bytes(rich_run: Path, tmp_path: Path) -> None:
+    first = {p.name: Path(p.path).read_bytes() for p in write_plots(rich_run).plots}
+    second = {p.name: Path(p.path).read_bytes() for p in write_plots(rich_run, out_dir=tmp_path / "again").plots}
+    assert first == second
+
+
+def test_run_without_energy_draws_the_time_plots_and_says_why_not_the_others(bare_run: Path) -> None:
+    plots = write_plots(bare_run)
+    assert {p.name for p in plots.plots} == set(PLOT_NAMES) - NO_ENERGY
+    assert set(plots.notes) == NO_ENERGY
+    assert "no energy samples" in plots.notes["anytime_energy"]
+    assert plots.energy is None and plots.provenance == "none"
+    for p in plots.plots:
+        check_png(p.path)
+    assert sorted(f.name for f in (bare_run / "plots").iterdir()) == sorted(f"{p.name}.png" for p in plots.plots)
+
+
+def test_plots_of_an_earlier_draw_that_no_longer_apply_are_removed(rich_run: Path, tmp_path: Path, make_run) -> None:
+    out = tmp_path / "shared-plots"
+    write_plots(rich_run, out_dir=out)
+    assert (out / "node_power.png").is_file()
+    write_plots(make_run("bare2", [e for e in load_run(rich_run).events if e["event"] != "energy_sample"]), out_dir=out)
+    assert not (out / "node_power.png").exists() and (out / "anytime_time.png").is_file()
+
+
+def test_a_run_with_nothing_but_its_start_still_draws(rich_run: Path, make_run) -> None:
+    start = [e for e in load_run(rich_run).events if e["event"] == "experiment_start"]
+    plots = write_plots(make_run("empty", start))
+    assert [p.name for p in plots.plots] == ["anytime_time"]
+    check_png(plots.plots[0].path)
+    assert plots.notes["pruning_timeline"] == "no trial reported a step"
+
+
+def test_missing_run_dir_is_a_run_dir_error(tmp_path: Path) -> None:
+    with pytest.raises(RunDirError, match="does not exist"):
+        write_plots(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunDirError, match="events.msgpack"):
+        write_plots(tmp_path / "empty")
+
+
+def test_cumulative_energy_sums_nodes_in_t1_order_and_maps_trial_ends(rich_run: Path) -> None:
+    run = load_run(rich_run)
+    samples = energy_samples(run)
+    ts, js = cumulative_energy(samples)
+    assert ts[0] == T0 + 2 and js[0] == 0.0
+    assert np.all(np.diff(ts) >= 0) and np.all(np.diff(js) >= 0)
+    total = sum(v for s in samples for v in s["energy_j"].values() if v is not None)
+    assert js[-1] == pytest.approx(total)
+    # At t: the joules of every sample that ended by t (both nodes' samples end together here).
+    assert energy_at(T0, (ts, js)) == 0.0
+    assert energy_at(T0 + 1000, (ts, js)) == pytest.approx(total)
+    assert ts[10] == ts[9] < ts[11]
+    assert energy_at((ts[10] + ts[11]) / 2, (ts, js)) == energy_at(ts[10], (ts, js)) == js[10]
+    assert js[10] == pytest.approx(sum(v for s in samples if s["t1"] <= ts[10] for v in s["energy_j"].values() if v))
+
+
+def test_provenance_labels() -> None:
+    assert [provenance_kind(x) for x in ("powercap", "nvml", "measured", "estimate", "estimated", "none", None)] == [
+        "measured", "measured", "measured", "estimated", "estimated", "none", "none"]
+
+    def sample(prov: dict, energy: dict) -> dict:
+        return {"t0": 0.0, "t1": 1.0, "provenance": prov, "energy_j": energy}
+
+    assert energy_provenance([]) == "none"
+    assert energy_provenance([sample({"cpu": "powercap", "gpu": "estimate"}, {"cpu": 1.0, "gpu": None})]) == "measured"
+    assert energy_provenance([sample({"cpu": "estimate"}, {"cpu": 1.0})]) == "estimated"
+    assert energy_provenance([sample({"cpu": "estimate", "gpu": "nvml"}, {"cpu": 1.0, "gpu": 2.0})]) == "measured + estimated"
+
+
+def test_approximate_trial_energy_splits_dynamic_energy_by_cpu_and_gpu_shares(rich_run: Path) -> None:
+    run = load_run(rich_run)
+    samples = energy_samples(run)
+    energy = trial_energy_j(run, samples)
+    assert energy.approximate and energy.provenance == "measured + estimated"
+    # The conftest's nodes draw 9 J cpu + 0.5 J dram per busy CPU second above idle, and n-w1 50 J of GPU
+    # per busy second above 30 J idle (no GPU baseline is logged, so all GPU joules are dynamic).
+    busy = {}
+    gpu_dyn = {}
+    for s in samples:
+        share_den = max(s["node_cpu_s"], sum(s["trial_cpu_s"].values()))
+        for tid, cpu_s in s["trial_cpu_s"].items():
+            busy[tid] = busy.get(tid, 0.0) + 9.5 * sum(s["trial_cpu_s"].values()) * cpu_s / share_den
+            if s["energy_j"]["gpu"] is not None:
+                gpu_dyn[tid] = gpu_dyn.get(tid, 0.0) + s["energy_j"]["gpu"] * s["trial_gpu_j"][tid] / sum(s["trial_gpu_j"].values())
+    expected = {t: busy[t] + gpu_dyn.get(t, 0.0) for t in busy}
+    assert energy.joules.keys() == expected.keys()
+    for t in expected:
+        assert energy.joules[t] == pytest.approx(expected[t])
+
+
+def test_per_trial_energy_from_summary_json_wins(rich_run: Path) -> None:
+    # Both layouts: {"total_j"} and raybench.energy.metrics' {"energy_j": {"total", "with_idle", ...}}.
+    per_trial = [{"trial_id": 0, "total_j": 12.0},
+                 {"trial_id": 2, "status": "completed", "energy_j": {"cpu": 20.0, "total": 30.5, "with_idle": 40.0}},
+                 {"trial_id": 3, "energy_j": {"total": None}}]
+    (rich_run / "summary.json").write_text(json.dumps({"energy": {"total_j": 99.0, "per_trial": per_trial}}))
+    run = load_run(rich_run)
+    energy = trial_energy_j(run, energy_samples(run))
+    assert not energy.approximate and dict(energy.joules) == {0: 12.0, 2: 30.5}
+    assert run.summary["trials"]["total"] == 6  # derived keys stay under the file's
+    plots = write_plots(run)
+    assert plots.get("energy_per_trial") is not None and "attributed" in plots.get("energy_per_trial").alt
+
+
+def test_node_power_is_joules_over_interval(rich_run: Path) -> None:
+    series = {(s.node_id, s.domain): s for s in node_power_w(energy_samples(load_run(rich_run)))}
+    assert set(series) == {("n-head", "cpu"), ("n-head", "dram"), ("n-w1", "cpu"), ("n-w1", "dram"), ("n-w1", "gpu")}
+    assert series[("n-w1", "gpu")].provenance == "measured" and series[("n-w1", "cpu")].provenance == "estimated"
+    t0, t1, w = series[("n-head", "cpu")].points[0]
+    assert (t0, t1) == (T0 + 2, T0 + 3) and w == pytest.approx(12.5)  # idle: nothing runs before t=4
+    assert all(p[2] >= 12.5 for p in series[("n-head", "cpu")].points)
