@@ -101,7 +101,7 @@ class RandomSamplerSpec(_Strict):
 class TPESamplerSpec(_Strict):
     type: Literal["tpe"]
     n_startup_trials: int = Field(10, ge=0)
-    gamma: float = Field(0.25, gt=0, lt=1)
+    gamma: float = Field(0.1, gt=0, lt=1)
     n_ei_candidates: int = Field(24, ge=1)
     constant_liar: bool = True
 

@@ -6,7 +6,8 @@ Ray's `memory` resource is a reservation only; this is what makes `workers.memor
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import psutil
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import ray
 
-from raybench.runtime._names import energy_actor_name  # noqa: F401  (re-exported)
-
 from raybench.runtime._energy_node import EnergyNode
+from raybench.runtime._names import energy_actor_name  # noqa: F401  (re-exported)
 from raybench.runtime._scheduler import SchedulerCore
 from raybench.runtime._trial_worker import TrialWorker
 

@@ -40,7 +40,7 @@ class TPESampler(Sampler):
     """
 
     def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: str = "max",
-                 n_startup_trials: int = 10, gamma: float = 0.25, n_ei_candidates: int = 24,
+                 n_startup_trials: int = 10, gamma: float = 0.1, n_ei_candidates: int = 24,
                  constant_liar: bool = True) -> None:
         super().__init__(space, seed=seed, mode=mode)
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 0:
@@ -62,7 +62,7 @@ class TPESampler(Sampler):
     def _propose(self, trial_id: int) -> Config:
         rng = trial_rng(self._seed, trial_id)
         done = self._table.rows(DONE)
-        if len(done) < max(self._n_startup_trials, 1):
+        if len(done) < max(self._n_startup_trials, 1):  # with no value at all, l(x) would be the prior anyway
             return draw_config(self._space, rng)
         good, bad = self._split(done)
         table = self._table
