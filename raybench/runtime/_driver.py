@@ -167,6 +167,7 @@ class Driver:
         w = self.cfg.workers
         actor = TrialActor.options(**opts).remote(
             slot, threads=max(1, int(req["cpus"])), device=device, run_id=self.run_id,
+            reserved={"cpus": req["cpus"], "memory_mb": req["memory_mb"], "gpus": req["gpus"]},
             memory_limit_mb=float(w.memory_mb) if w.enforce_memory else None)
         self._actors.append(actor)
         self.workers[actor.run.remote(self.scheduler)] = (slot, actor)

@@ -26,12 +26,13 @@ class TrialWorker:
     """The body of a trial actor. `ray` handles are passed in; the training itself knows nothing of Ray."""
 
     def __init__(self, worker: int, *, threads: int, memory_limit_mb: Optional[float], device: str = "cpu",
-                 run_id: Optional[str] = None) -> None:
+                 run_id: Optional[str] = None, reserved: Optional[dict[str, float]] = None) -> None:
         import ray
 
         self.worker = worker
         self.threads = max(1, int(threads))
         self.device = device
+        self.reserved = dict(reserved or {"cpus": float(self.threads)})  # what Ray reserved for this actor
         self.pid = os.getpid()
         self.node_id = ray.get_runtime_context().get_node_id()
         self.energy_actor_name = energy_actor_name(run_id, self.node_id) if run_id else None
@@ -83,7 +84,7 @@ class TrialWorker:
         self.watchdog.reset_peak()
         energy = self._energy_actor()
         if energy is not None:
-            energy.track.remote(tid, self.pid, {"cpus": self.threads, "gpu_ids": _visible_gpus()})
+            energy.track.remote(tid, self.pid, {**self.reserved, "gpu_ids": _visible_gpus()})
         t_start = time.time()
         status = "completed"
         try:

@@ -1,0 +1,73 @@
+"""The suite's plots: each measure against the factor, median over seeds with min–max bars.
+
+Drawn with the run report's figure style (raybench.report.plots) on an Agg canvas, never through pyplot.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+PLOTS = (  # file name, key in by_value, y label, title
+    ("jct", "jct_s", "job completion time, s", "Job completion time"),
+    ("energy", "energy_j", "energy of all nodes, J", "Energy"),
+    ("wattage", "avg_trial_power_w", "average trial power, W", "Trial wattage"),
+    ("waste", "waste_j", "wasted trial energy, J", "Waste"),
+    ("cost", "cost", "optimization cost", "Optimization cost"),
+)
+
+
+def write_suite_plots(doc: Mapping[str, Any], out_dir: str, *, numeric: bool) -> list[str]:
+    """Draw OUT/plots/{jct,energy,wattage,waste,cost}.png from suite.json's document; return the paths."""
+    from raybench.report.plots._figures import new_figure
+
+    os.makedirs(out_dir, exist_ok=True)
+    by_value = doc["by_value"]
+    xs = [float(v["value"]) for v in by_value] if numeric else list(range(len(by_value)))
+    multi = len(doc["seeds"]) > 1
+    prov = "/".join(sorted({v["provenance"] for v in by_value if v.get("provenance")})) or "no energy data"
+    currency = next((v["currency"] for v in by_value if v.get("currency")), "")
+    conv = doc.get("converge") or {}
+    paths = []
+    for name, key, ylabel, title in PLOTS:
+        fig, (ax,) = new_figure(6.5, 3.8)
+        pts = [(x, v[key]) for x, v in zip(xs, by_value) if v.get(key)]
+        if pts:
+            px = [x for x, _ in pts]
+            med = [s["median"] for _, s in pts]
+            ax.plot(px, med, "-o", color="#0072B2", linewidth=1.6, markersize=5,
+                    label="median over seeds" if multi else "one seed")
+            if multi:
+                lo = [s["median"] - s["min"] for _, s in pts]
+                hi = [s["max"] - s["median"] for _, s in pts]
+                ax.errorbar(px, med, yerr=[lo, hi], fmt="none", ecolor="#0072B2", capsize=4, alpha=0.7,
+                            label="min–max")
+            if key == "waste_j":
+                for x, v in zip(xs, by_value):
+                    f = v.get("waste_fraction")
+                    if v.get(key) and f:
+                        ax.annotate(f"{f['median']:.0%}", (x, v[key]["median"]), textcoords="offset points",
+                                    xytext=(0, 7), ha="center", fontsize=8)
+            ax.set_ylim(bottom=0)
+        for x, v in zip(xs, by_value):
+            if not v.get(key):
+                ax.text(x, 0.03, v["status"].split("/")[0], transform=ax.get_xaxis_transform(), rotation=90,
+                        ha="center", va="bottom", fontsize=8, color="#999999")
+        if conv.get("converged") and conv.get("at") is not None:
+            at = next(x for x, v in zip(xs, by_value) if v["label"] == conv["at"])
+            ax.axvline(at, color="#D55E00", linestyle="--", linewidth=1, label=f"converged ({conv['metric']})")
+        if not numeric:
+            ax.set_xticks(xs, [str(v["label"]) for v in by_value], rotation=20 if len(xs) > 4 else 0)
+            ax.set_xlim(-0.5, len(xs) - 0.5)
+        ax.set_xlabel(doc["factor"])
+        unit = {"energy_j": f" ({prov})", "waste_j": f" ({prov})", "avg_trial_power_w": f" ({prov})",
+                "cost": f", {currency}" if currency else ""}.get(key, "")
+        ax.set_ylabel(ylabel + unit, fontsize=9)
+        ax.set_title(f"{title}: suite {doc['name']} ({doc['variant']})", fontsize=11, loc="left")
+        if pts:
+            ax.legend(fontsize=8)
+        path = os.path.join(out_dir, f"{name}.png")
+        fig.savefig(path, format="png", metadata={"Software": None})
+        paths.append(path)
+    return paths
