@@ -47,13 +47,20 @@ def raybench_run(n: int, concurrency: int, out: str) -> float:
     return wall
 
 
+def _space():
+    from raybench.search.space import LogUniform, Uniform
+
+    return {"x": Uniform(0.0, 1.0), "y": LogUniform(1e-4, 1e-1)}
+
+
 def _tune_trainable(config):
     from ray import tune
 
-    from raybench.search.synthetic import curve_value
+    from raybench.search.synthetic import SyntheticObjective
 
+    objective = SyntheticObjective(_space(), 0)
     for step in range(1, 11):
-        tune.report({"val_accuracy": curve_value(config, step, seed=0)})
+        tune.report({"val_accuracy": objective.curve(config, step)})
 
 
 def tune_run(n: int, concurrency: int, out: str) -> float:
