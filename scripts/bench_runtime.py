@@ -95,7 +95,7 @@ def main(argv=None) -> int:
 
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     rb, tu = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):

@@ -66,6 +66,16 @@ def print_summary(summary: dict[str, Any], *, console: Console, run_dir: Optiona
         console.print(f"run directory: {run_dir}  (events.msgpack, summary.json, trials.csv)")
 
 
+def _cost(s: dict[str, Any]) -> Optional[str]:
+    c = _energy(s).get("cost")
+    return f"{c['total']:.3g} {c['currency']}" if c and isinstance(c.get("total"), (int, float)) else None
+
+
+def _provenance(s: dict[str, Any]) -> str:
+    prov = _energy(s).get("provenance", {})
+    return prov.get("energy") or "/".join(sorted({v for v in prov.values() if v != "none"}))
+
+
 _COLUMNS = (
     ("status", lambda s: s.get("status")),
     ("JCT s", lambda s: _num(s.get("jct_s"), ".1f")),
@@ -76,8 +86,11 @@ _COLUMNS = (
     ("best val", lambda s: _num((s.get("best") or {}).get("val_metric"))),
     ("test acc", lambda s: _num((s.get("best") or {}).get("test_accuracy"), ".4f")),
     ("energy J", lambda s: _num(_energy(s).get("total_j"), ".4g")),
+    ("provenance", _provenance),
+    ("trial W", lambda s: _num(_energy(s).get("avg_trial_power_w"), ".3g")),
+    ("waste J", lambda s: _num(_energy(s).get("waste", {}).get("energy_j"), ".4g")),
     ("waste", lambda s: _num(_energy(s).get("waste", {}).get("energy_fraction"), ".1%")),
-    ("provenance", lambda s: "/".join(sorted({v for v in _energy(s).get("provenance", {}).values() if v != "none"}))),
+    ("cost", _cost),
 )
 
 
@@ -92,6 +105,8 @@ def load_summary(run_dir: str) -> dict[str, Any]:
 
 
 def compare_runs(run_dirs: list[str], *, console: Console) -> None:
+    """One row per run: status, JCT, trials, best val and test accuracy, energy and its provenance, trial
+    wattage, waste and cost."""
     t = Table(title="raybench compare")
     t.add_column("run")
     for name, _ in _COLUMNS:

@@ -48,7 +48,7 @@ def connect(address: Optional[str], *, num_cpus: Optional[int] = None) -> Connec
         return Connection("existing", address, _has_autoscaler())
     kwargs: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": True, "configure_logging": True}
     if address is None and not in_job:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **kwargs)
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **kwargs)
         return Connection("local", None, False)
     target = address or os.environ.get("RAY_ADDRESS") or "auto"
     try:

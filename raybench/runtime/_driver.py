@@ -62,6 +62,7 @@ class Driver:
         self.energy: dict[str, Any] = {}               # node id -> energy actor
         self.scheduler = None
         self._actors: list[Any] = []  # everything this run started, killed at the end
+        self._spare = None  # a trial actor whose work is done, reused for the final test
 
     # ---- set-up ------------------------------------------------------------------------------
 
@@ -186,7 +187,10 @@ class Driver:
                     slot, actor = self.workers.pop(ref)
                     try:
                         ray.get(ref)
-                        ray.kill(actor)  # its work is done: free its CPUs for others and the final test
+                        if self._spare is None:
+                            self._spare = actor  # kept for the final test: no new process to start
+                        else:
+                            ray.kill(actor)  # its work is done: free its resources
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                             ray.exceptions.NodeDiedError) as e:
                         cause = "node_lost" if isinstance(e, ray.exceptions.NodeDiedError) else "actor_died"
@@ -207,16 +211,18 @@ class Driver:
         best = ray.get(self.scheduler.best_trial.remote())
         if best is None:
             return
-        from raybench.runtime.actors import TrialActor
+        actor = self._spare
+        if actor is None:
+            from raybench.runtime.actors import TrialActor
 
-        req = cl.worker_request(self.cfg.workers)
-        opts: dict[str, Any] = {"num_cpus": req["cpus"]}
-        if req["gpus"]:
-            opts["num_gpus"] = req["gpus"]
-        actor = TrialActor.options(**opts).remote(-1, threads=max(1, int(req["cpus"])),
-                                                  device="cuda" if req["gpus"] else "cpu",
-                                                  memory_limit_mb=None)
-        self._actors.append(actor)
+            req = cl.worker_request(self.cfg.workers)
+            opts: dict[str, Any] = {"num_cpus": req["cpus"]}
+            if req["gpus"]:
+                opts["num_gpus"] = req["gpus"]
+            actor = TrialActor.options(**opts).remote(-1, threads=max(1, int(req["cpus"])),
+                                                      device="cuda" if req["gpus"] else "cpu",
+                                                      memory_limit_mb=None)
+            self._actors.append(actor)
         try:
             metrics = ray.get(actor.final_test.remote(best))
             ray.get(self.scheduler.record_test.remote(best["trial_id"], metrics))

@@ -13,7 +13,7 @@ PLOTS = (  # file name, key in by_value, y label, title
     ("jct", "jct_s", "job completion time, s", "Job completion time"),
     ("energy", "energy_j", "energy of all nodes, J", "Energy"),
     ("wattage", "avg_trial_power_w", "average trial power, W", "Trial wattage"),
-    ("waste", "waste_j", "wasted trial energy, J", "Waste"),
+    ("waste", "waste_j", "wasted trial energy, J", "Waste (labels: share of trial energy)"),
     ("cost", "cost", "optimization cost", "Optimization cost"),
 )
 
@@ -60,6 +60,8 @@ def write_suite_plots(doc: Mapping[str, Any], out_dir: str, *, numeric: bool) ->
         if not numeric:
             ax.set_xticks(xs, [str(v["label"]) for v in by_value], rotation=20 if len(xs) > 4 else 0)
             ax.set_xlim(-0.5, len(xs) - 0.5)
+        elif len(xs) <= 12:
+            ax.set_xticks(xs, [str(v["label"]) for v in by_value])
         ax.set_xlabel(doc["factor"])
         unit = {"energy_j": f" ({prov})", "waste_j": f" ({prov})", "avg_trial_power_w": f" ({prov})",
                 "cost": f", {currency}" if currency else ""}.get(key, "")

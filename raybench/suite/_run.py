@@ -16,7 +16,7 @@ from rich.console import Console
 from raybench.errors import RaybenchError, ResourceError, RunDirError, UserError
 from raybench.suite._converge import Convergence, check
 from raybench.suite._spec import Suite, Variant, load_suite
-from raybench.suite._table import DONE, median_of, aggregate, print_table, run_row, suite_document, write_suite_files
+from raybench.suite._table import DONE, aggregate, median_of, print_table, run_row, suite_document, write_suite_files
 
 PLOTS_DIR = "plots"
 

@@ -54,6 +54,24 @@ class RangeSpec(_Strict):
 Values = Union[RangeSpec, list[Any]]
 
 
+def values_of(v: Any) -> Any:
+    """A list, or a mapping read as a RangeSpec; one clean error either way (a plain Union would report
+    both branches under pydantic's internal names)."""
+    if v is None or isinstance(v, list):
+        return v
+    if isinstance(v, dict):
+        try:
+            return RangeSpec.model_validate(v)
+        except ValidationError as err:
+            e = err.errors()[0]
+            where = ".".join(str(p) for p in e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = "unknown key; a range has start, step and max"
+            raise ValueError(f"range {where + ': ' if where else ''}{msg}") from None
+    raise ValueError(f"expected a list of values or a {{start, step, max}} range, got {type(v).__name__}")
+
+
 class ConvergeSpec(_Strict):
     """Stop when the relative gain of `metric` (median over seeds) stays under threshold for k steps."""
 
@@ -64,10 +82,15 @@ class ConvergeSpec(_Strict):
 
 class QuickSpec(_Strict):
     base: dict[str, Any] = Field(default_factory=dict, description="merged into the base config")
-    values: Optional[Values] = None
+    values: Optional[Any] = None
     labels: Optional[list[str]] = None
     seeds: Optional[list[int]] = None
     converge: Optional[ConvergeSpec] = None  # given as null: no stopping rule in the quick variant
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values(cls, v: Any) -> Any:
+        return values_of(v)
 
 
 class SuiteSpec(_Strict):
@@ -75,11 +98,16 @@ class SuiteSpec(_Strict):
     question: str = ""
     base: Union[str, dict[str, Any]]
     factor: Union[str, list[str]]
-    values: Values
+    values: Any
     labels: Optional[list[str]] = None
     seeds: list[int] = Field(default_factory=lambda: [0])
     converge: Optional[ConvergeSpec] = None
     quick: QuickSpec = Field(default_factory=QuickSpec)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values(cls, v: Any) -> Any:
+        return values_of(v)
 
     @field_validator("name")
     @classmethod

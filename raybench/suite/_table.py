@@ -130,12 +130,13 @@ def _fmt(x: Any, fmt: str) -> str:
 
 
 def _spread(stat: Optional[Mapping[str, Any]], fmt: str) -> str:
-    """median, with [min–max] when more than one run counted."""
+    """median, with [min–max] when the runs differ at this precision."""
     if not stat:
         return "-"
     text = _fmt(stat["median"], fmt)
-    if stat["n"] > 1 and stat["min"] != stat["max"]:
-        text += f" [{_fmt(stat['min'], fmt)}–{_fmt(stat['max'], fmt)}]"
+    lo, hi = _fmt(stat["min"], fmt), _fmt(stat["max"], fmt)
+    if stat["n"] > 1 and lo != hi:
+        text += f" [{lo}–{hi}]"
     return text
 
 
@@ -195,17 +196,41 @@ def markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The terminal's table: medians only, short headers, nothing cut off (cells fold); spreads are in suite.md.
+TERMINAL_COLUMNS = (
+    ("JCT s", "jct_s", ".3g"),
+    ("energy J", "energy_j", ".3g"),
+    ("trial W", "avg_trial_power_w", ".3g"),
+    ("waste J", "waste_j", ".3g"),
+    ("waste", "waste_fraction", ".0%"),
+    ("cost", "cost", ".2g"),
+    ("best val", "best_val", ".3f"),
+    ("test acc", "test_accuracy", ".3f"),
+    ("failed", "failed", "g"),
+)
+
+
 def print_table(doc: Mapping[str, Any], *, console: Console) -> None:
-    t = Table(title=f"suite {doc['name']} ({doc['variant']}): {doc['factor']}", title_justify="left")
-    t.add_column("value")
-    t.add_column("runs", justify="right")
-    for head, _, _ in VALUE_COLUMNS:
-        t.add_column(head, justify="right")
-    t.add_column("status")
+    """Per value: the median over its finished runs (min–max over seeds is in suite.md and suite.json)."""
+    from rich import box
+
+    prov = "/".join(sorted({v["provenance"] for v in doc["by_value"] if v.get("provenance")})) or "none"
+    cur = next((v["currency"] for v in doc["by_value"] if v.get("currency")), "")
+    t = Table(title=f"suite {doc['name']} ({doc['variant']}): {doc['factor']}; energy {prov}, cost {cur}",
+              title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    cols = list(TERMINAL_COLUMNS)
+    if "memory_mb" in doc["factor"] or any((v.get("mem_failed") or {}).get("max") for v in doc["by_value"]):
+        cols += [("mem fail", "mem_failed", "g"), ("RSS MB", "peak_rss_mb", ".0f")]
+    t.add_column("value", overflow="fold")
+    for head, _, _ in cols:
+        t.add_column(head, justify="right", overflow="fold")
+    t.add_column("runs", overflow="fold")
     for v in doc["by_value"]:
-        t.add_row(str(v["label"]), f"{v['finished']}/{v['runs']}", *(_spread(v.get(k), f) for _, k, f in VALUE_COLUMNS),
-                  v["status"] + (f": {v['note']}" if v.get("note") else ""))
+        t.add_row(str(v["label"]), *(_fmt(median_of(v, k), f) for _, k, f in cols),
+                  f"{v['finished']}/{v['runs']} {v['status']}" + (f": {v['note']}" if v.get("note") else ""))
     console.print(t)
+    if len(doc["seeds"]) > 1:
+        console.print(f"medians over {len(doc['seeds'])} seeds; min–max per value in suite.md")
     c = doc.get("converge")
     if c:
         console.print(f"stopping rule ({c['metric']} gain < {c['threshold']:.0%} for {c['k']} step(s)): "

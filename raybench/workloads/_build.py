@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any, Optional
 
-import torch
-
 from raybench.search.space import Param
 from raybench.workloads._custom import build_custom
-from raybench.workloads._data import load_splits
-from raybench.workloads._ff import FeedForwardWorkload, FFParams
 from raybench.workloads._protocol import Workload
 from raybench.workloads._synthetic import build_synthetic
 
@@ -38,12 +35,21 @@ def build_workload(
         raise ValueError(f"threads must be an int >= 1, got {threads!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
-    torch.set_num_threads(threads)
+    # torch is imported only for the workloads that train with it: the import costs a second and
+    # a few hundred MB per process, which synthetic and custom workloads need not pay.
     if task.get("workload"):
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
         return build_custom(task["workload"], task, params, seed=seed)
     dataset = task.get("dataset", "mnist-5k")
     if dataset == "synthetic":
         return build_synthetic(task, params, seed=seed, experiment_seed=experiment_seed, space=space)
+    import torch
+
+    from raybench.workloads._data import load_splits
+    from raybench.workloads._ff import FeedForwardWorkload, FFParams
+
+    torch.set_num_threads(threads)
     model = task.get("model", "ff")
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)} or set task.workload")

@@ -3,7 +3,7 @@
 import collections
 
 import pytest
-from conftest import events_of, experiment, run
+from rb_helpers import events_of, experiment, run
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from conftest import events_of, experiment, run
+from rb_helpers import events_of, experiment, run
 
 pytestmark = pytest.mark.timeout(240)
 
