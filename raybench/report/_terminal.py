@@ -105,13 +105,21 @@ def load_summary(run_dir: str) -> dict[str, Any]:
 
 
 def compare_runs(run_dirs: list[str], *, console: Console) -> None:
-    """One row per run: status, JCT, trials, best val and test accuracy, energy and its provenance, trial
-    wattage, waste and cost."""
-    t = Table(title="raybench compare")
-    t.add_column("run")
-    for name, _ in _COLUMNS:
-        t.add_column(name, justify="right")
-    for d in run_dirs:
-        s = load_summary(d)
-        t.add_row(os.path.basename(os.path.normpath(d)), *[str(f(s) if f(s) is not None else "-") for _, f in _COLUMNS])
-    console.print(t)
+    """Runs side by side, one column per run and one row per measure: status, JCT, trials, best val and
+    test accuracy, energy and its provenance, trial wattage, waste and cost. Runs that do not fit the
+    terminal's width continue in another table below."""
+    names = [os.path.basename(os.path.normpath(d)) or d for d in run_dirs]
+    cells = [[str(v) if (v := f(s)) is not None else "-" for _, f in _COLUMNS]
+             for s in (load_summary(d) for d in run_dirs)]
+    per_table = max(1, (console.width - 14) // 16)
+    for start in range(0, len(names), per_table):
+        part = range(start, min(start + per_table, len(names)))
+        more = f" (runs {start + 1}-{part[-1] + 1} of {len(names)})" if len(names) > per_table else ""
+        title = f"raybench compare{more}"
+        t = Table(title=title, title_justify="left", min_width=len(title))
+        t.add_column("", style="bold", no_wrap=True)
+        for i in part:
+            t.add_column(names[i], justify="right", overflow="fold")
+        for k, (head, _) in enumerate(_COLUMNS):
+            t.add_row(head, *(cells[i][k] for i in part))
+        console.print(t)

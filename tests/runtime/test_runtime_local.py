@@ -107,3 +107,39 @@ def test_memory_limit_fails_the_trial_and_the_run_goes_on(local_ray, tmp_path):
     assert summary["trials"]["completed"] == 1
     done = [e for e in events if e["event"] == "trial_completed"]
     assert done[0]["peak_rss_mb"] > 0
+
+
+def test_energy_budget_stops_the_experiment(local_ray, tmp_path):
+    cfg = experiment(task={"dataset": "synthetic", "epochs": 40, "options": {"epoch_time_s": 0.1}},
+                     budget={"max_trials": None, "max_energy_j": 30.0}, pruner={"type": "none"})
+    summary = run(cfg, tmp_path / "r")
+    events = events_of(tmp_path / "r")
+    exhausted = [e for e in events if e["event"] == "budget_exhausted"]
+    assert exhausted and exhausted[0]["kind"] == "energy_j" and exhausted[0]["value"] >= 30.0
+    assert summary["status"] == "budget"
+    stops = [e for e in events if e["event"] == "decision" and e["action"] == "stop"]
+    assert all(d["reason"]["rule"] == "budget" for d in stops)
+    # Nothing starts once the budget is spent, and what ran was told to stop at its next report.
+    t_out = exhausted[0]["t"]
+    assert not [e for e in events if e["event"] == "trial_started" and e["t"] > t_out]
+    late = [e for e in events if e["event"] == "report" and e["t"] > t_out + 1.0]
+    assert not late
+    assert ended_once(events)
+
+
+def test_asha_can_measure_progress_in_joules(local_ray, tmp_path):
+    cfg = experiment(task={"dataset": "synthetic", "epochs": 6, "options": {"epoch_time_s": 0.3}},
+                     pruner={"type": "asha", "progress": "energy_j", "grace_period": 1.0, "reduction_factor": 2,
+                             "max_t": 1000.0},
+                     budget={"max_trials": 6})
+    run(cfg, tmp_path / "r")
+    events = events_of(tmp_path / "r")
+    reports = [e for e in events if e["event"] == "report"]
+    assert all(r["energy_j"] is not None for r in reports[-5:])
+    judged = [e for e in events if e["event"] == "decision" and e["reason"]["rule"] == "asha"]
+    assert judged and all(d["reason"]["unit"] == "energy_j" for d in judged)
+    # progress is the trial's attributed joules, increasing per trial
+    by_trial = collections.defaultdict(list)
+    for r in reports:
+        by_trial[r["trial_id"]].append(r["progress"])
+    assert all(p == sorted(p) for p in by_trial.values())

@@ -92,6 +92,15 @@ def test_a_tiny_suite_runs_every_variant_and_summarises_them(local_ray, tmp_path
         img = imread(out / "plots" / f"{name}.png")
         assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
     assert "[4/4] workers.count = 2, seed 1" in text and "suite tiny (full)" in text
+    # `raybench compare` over the suite's runs shows the same measures side by side.
+    from raybench.report import compare_runs
+
+    buf = io.StringIO()
+    compare_runs([str(out / d) for d in dirs], console=Console(file=buf, width=100))
+    shown = buf.getvalue()
+    for head in ("JCT s", "energy J", "provenance", "waste J", "cost", "best val", "test acc", "02-2-s1"):
+        assert head in shown
+    assert "estimated" in shown and "USD" in shown
 
 
 def test_a_suite_that_was_cut_off_goes_on_where_it_stopped(local_ray, tmp_path):
