@@ -55,7 +55,7 @@ EVENT_TYPES: frozenset[str] = frozenset(EVENT_FIELDS)
 HIGH_RATE_EVENTS: frozenset[str] = frozenset({REPORT, DECISION, ENERGY_SAMPLE, WARNING})
 
 TRIAL_STATUSES = ("completed", "pruned")
-FAILURE_CAUSES = ("error", "actor_died", "node_lost", "oom", "memory_limit")
+FAILURE_CAUSES = ("error", "actor_died", "node_lost", "oom", "memory_limit", "driver_lost")
 END_STATUSES = ("completed", "budget", "interrupted", "failed")
 ACTIONS = ("continue", "stop")
 BUDGET_KINDS = ("trials", "time_s", "energy_j")

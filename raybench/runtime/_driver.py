@@ -35,11 +35,15 @@ class RunOptions:
 
 def environment() -> dict[str, Any]:
     """What the run ran on: versions, host and git revision."""
-    import numpy
-    import ray
-    import torch
+    from importlib.metadata import PackageNotFoundError, version
 
     import raybench
+
+    def v(name: str) -> Optional[str]:
+        try:
+            return version(name)  # not `import torch`: that alone costs a second
+        except PackageNotFoundError:
+            return None
 
     try:
         git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -47,8 +51,8 @@ def environment() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         git = None
     return {"python": platform.python_version(), "platform": platform.platform(), "host": socket.gethostname(),
-            "raybench": raybench.__version__, "ray": ray.__version__, "torch": torch.__version__,
-            "numpy": numpy.__version__, "git": git}
+            "raybench": raybench.__version__, "ray": v("ray"), "torch": v("torch"), "numpy": v("numpy"),
+            "git": git}
 
 
 class Driver:
