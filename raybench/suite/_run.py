@@ -53,7 +53,7 @@ class _Runner:
         s = self.suite
         self.console.print(f"[bold]suite {s.name}[/] ({'quick' if s.quick else 'full'}): {s.factor_name} over "
                            f"{len(s.labels)} value(s) x {len(s.seeds)} seed(s) -> {self.out}")
-        status = "running"
+        status = "stopped"  # stays so when an error ends the suite
         try:
             for index, label in enumerate(s.labels, start=1):
                 if self.conv is not None and self.conv.converged:
@@ -77,7 +77,7 @@ class _Runner:
                 from raybench.suite._plots import write_suite_plots
 
                 write_suite_plots(doc, os.path.join(self.out, PLOTS_DIR), numeric=s.numeric)
-            if status != "running":
+            if status != "stopped":
                 print_table(doc, console=self.console)
                 self.console.print(f"suite directory: {self.out}  (suite.json, suite.md, {PLOTS_DIR}/*.png)")
         return 1 if any(r["status"] == "error" for r in self.rows) else 0
@@ -202,4 +202,5 @@ def _one_line(row: dict[str, Any]) -> str:
             f"({row.get('provenance') or 'none'}), {f(row['avg_trial_power_w'], '.3g')} W per trial, "
             f"waste {f(row['waste_j'], '.4g')} J ({f(row['waste_fraction'], '.1%')}), "
             f"cost {f(row['cost'], '.3g')} {row.get('currency') or ''}, best val {f(row['best_val'], '.4f')}, "
-            f"test acc {f(row['test_accuracy'], '.4f')}, failed trials {row.get('failed')}")
+            f"test acc {f(row['test_accuracy'], '.4f')}, failed trials {row.get('failed')}"
+            + (f" ({row['mem_failed']} by the memory limit)" if row.get("mem_failed") else ""))
