@@ -85,8 +85,8 @@ def attribute_interval(sample: Mapping[str, Any], baseline_w: Mapping[str, float
     energy = sample.get("energy_j") or {}
 
     for d in DOMAINS:
-        e = max(float(energy.get(d, 0.0)), 0.0)
-        idle = min(max(float(baseline_w.get(d, 0.0)), 0.0) * dt, e)
+        e = max(float(energy.get(d) or 0.0), 0.0)
+        idle = min(max(float(baseline_w.get(d) or 0.0), 0.0) * dt, e)
         dynamic = e - idle
         key = RESOURCE_OF_DOMAIN[d]
         idle_share = _shares({t: reserved.get(t, {}).get(key, 0.0) for t in ids}, float(node_res.get(key, 0.0)))
@@ -145,7 +145,7 @@ class EnergyLedger:
 
     def add_baseline(self, payload: Mapping[str, Any]) -> None:
         """A node_baseline payload: the idle power used for that node's later samples."""
-        self._baseline[str(payload.get("node_id", ""))] = {d: float(v) for d, v in (payload.get("power_w") or {}).items()}
+        self._baseline[str(payload.get("node_id", ""))] = {d: float(v or 0.0) for d, v in (payload.get("power_w") or {}).items()}
 
     def baseline_w(self, node_id: str) -> dict[str, float]:
         return dict(self._baseline.get(str(node_id), {}))

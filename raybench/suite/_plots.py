@@ -43,6 +43,11 @@ def write_suite_plots(doc: Mapping[str, Any], out_dir: str, *, numeric: bool) ->
                 hi = [s["max"] - s["median"] for _, s in pts]
                 ax.errorbar(px, med, yerr=[lo, hi], fmt="none", ecolor="#0072B2", capsize=4, alpha=0.7,
                             label="min–max")
+            bad = [(x, v[key]["median"]) for x, v in zip(xs, by_value)
+                   if v.get(key) and (v.get("failed") or {}).get("max")]
+            if bad:
+                ax.scatter([x for x, _ in bad], [y for _, y in bad], marker="x", s=60, zorder=4,
+                           color="#D55E00", label="runs with failed trials")
             if key == "waste_j":
                 for x, v in zip(xs, by_value):
                     f = v.get("waste_fraction")

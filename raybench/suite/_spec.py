@@ -132,7 +132,7 @@ class SuiteSpec(_Strict):
 def check_key(key: str) -> None:
     """A dotted key that names a field of ExperimentConfig; the error lists the keys that exist there."""
     if key in ("name", "seed"):
-        raise ValueError(f"factor {key!r} is set by the suite itself; vary seeds with `seeds:`")
+        raise ValueError(f"{key} is set by the suite itself; vary seeds with `seeds:`")
     parts = key.split(".")
     models: list[Any] = [ExperimentConfig]
     for i, part in enumerate(parts):
@@ -141,9 +141,9 @@ def check_key(key: str) -> None:
         fields = {name: f for m in models for name, f in getattr(m, "model_fields", {}).items()}
         where = ".".join(parts[:i]) or "the config"
         if not fields:
-            raise ValueError(f"factor {key!r}: {where} has no sub-keys")
+            raise ValueError(f"{where} has no sub-keys")
         if part not in fields:
-            raise ValueError(f"factor {key!r}: {where} has no key {part!r}; one of {', '.join(fields)}")
+            raise ValueError(f"{where} has no key {part!r}; one of {', '.join(fields)}")
         models = _models_of(fields[part].annotation)
 
 

@@ -151,6 +151,7 @@ VALUE_COLUMNS = (
     ("best val", "best_val", ".4f"),
     ("test acc", "test_accuracy", ".4f"),
     ("failed", "failed", "g"),
+    ("mem-limit failed", "mem_failed", "g"),
     ("peak RSS MB", "peak_rss_mb", ".0f"),
 )
 RUN_COLUMNS = (
@@ -196,39 +197,43 @@ def markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# The terminal's table: medians only, short headers, nothing cut off (cells fold); spreads are in suite.md.
-TERMINAL_COLUMNS = (
+# The terminal's table: one column per value, one row per measure (fits a narrow terminal; values that do
+# not fit continue below). Medians only; the spreads are in suite.md.
+TERMINAL_ROWS = (
     ("JCT s", "jct_s", ".3g"),
-    ("energy J", "energy_j", ".3g"),
+    ("energy J", "energy_j", ".4g"),
     ("trial W", "avg_trial_power_w", ".3g"),
-    ("waste J", "waste_j", ".3g"),
-    ("waste", "waste_fraction", ".0%"),
-    ("cost", "cost", ".2g"),
-    ("best val", "best_val", ".3f"),
-    ("test acc", "test_accuracy", ".3f"),
-    ("failed", "failed", "g"),
+    ("waste J", "waste_j", ".4g"),
+    ("waste", "waste_fraction", ".1%"),
+    ("cost", "cost", ".3g"),
+    ("best val", "best_val", ".4f"),
+    ("test acc", "test_accuracy", ".4f"),
+    ("failed trials", "failed", "g"),
 )
 
 
 def print_table(doc: Mapping[str, Any], *, console: Console) -> None:
     """Per value: the median over its finished runs (min–max over seeds is in suite.md and suite.json)."""
-    from rich import box
-
     prov = "/".join(sorted({v["provenance"] for v in doc["by_value"] if v.get("provenance")})) or "none"
     cur = next((v["currency"] for v in doc["by_value"] if v.get("currency")), "")
-    t = Table(title=f"suite {doc['name']} ({doc['variant']}): {doc['factor']}; energy {prov}, cost {cur}",
-              title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    cols = list(TERMINAL_COLUMNS)
+    rows = list(TERMINAL_ROWS)
     if "memory_mb" in doc["factor"] or any((v.get("mem_failed") or {}).get("max") for v in doc["by_value"]):
-        cols += [("mem fail", "mem_failed", "g"), ("RSS MB", "peak_rss_mb", ".0f")]
-    t.add_column("value", overflow="fold")
-    for head, _, _ in cols:
-        t.add_column(head, justify="right", overflow="fold")
-    t.add_column("runs", overflow="fold")
-    for v in doc["by_value"]:
-        t.add_row(str(v["label"]), *(_fmt(median_of(v, k), f) for _, k, f in cols),
-                  f"{v['finished']}/{v['runs']} {v['status']}" + (f": {v['note']}" if v.get("note") else ""))
-    console.print(t)
+        rows += [("memory-limit failed", "mem_failed", "g"), ("peak RSS MB", "peak_rss_mb", ".0f")]
+    values = list(doc["by_value"])
+    per_table = max(1, (console.width - 22) // 13)
+    for start in range(0, len(values), per_table):
+        part = values[start:start + per_table]
+        title = f"suite {doc['name']} ({doc['variant']}): {doc['factor']}; energy {prov}, cost {cur or '-'}"
+        t = Table(title=title, title_justify="left", min_width=min(len(title), console.width))
+        t.add_column(doc["factor"], style="bold", no_wrap=True)
+        for v in part:
+            t.add_column(str(v["label"]), justify="right", overflow="fold")
+        for head, key, fmt in rows:
+            t.add_row(head, *(_fmt(median_of(v, key), fmt) for v in part))
+        t.add_row("runs", *(f"{v['finished']}/{v['runs']} {v['status']}" for v in part))
+        if any(v.get("note") for v in part):
+            t.add_row("note", *(v.get("note") or "" for v in part))
+        console.print(t)
     if len(doc["seeds"]) > 1:
         console.print(f"medians over {len(doc['seeds'])} seeds; min–max per value in suite.md")
     c = doc.get("converge")

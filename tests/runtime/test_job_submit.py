@@ -59,11 +59,8 @@ def head(tmp_path):
     else:
         pytest.fail("the dashboard's job API did not come up in 120 s")
     yield ray_bin, address, env
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the head, its GCS, raylet and workers: the whole group
+    proc.wait(timeout=30)
 
 
 def test_ray_job_submit_runs_an_experiment(head, tmp_path):

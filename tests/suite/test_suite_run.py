@@ -30,8 +30,10 @@ TINY = {
         "energy": {"backend": "estimate", "gpu": "none", "baseline_s": 0.5, "interval_s": 0.5},
     },
     "factor": "workers.count",
-    "values": [1, 2],
+    "values": [1, 2, 3],
     "seeds": [0, 1],
+    # Any gain under 99 % counts as none: the rule stops after the second value, and 3 never runs.
+    "converge": {"metric": "jct_s", "threshold": 0.99, "k": 1},
 }
 
 
@@ -70,13 +72,15 @@ def test_a_tiny_suite_runs_every_variant_and_summarises_them(local_ray, tmp_path
             assert json.load(f)["status"] == "completed"
     with open(out / "suite.json") as f:
         doc = json.load(f)
-    assert doc["status"] == "completed" and doc["factor"] == "workers.count" and doc["values"] == ["1", "2"]
-    assert [r["run_dir"] for r in doc["runs"]] == dirs
+    assert doc["status"] == "completed" and doc["factor"] == "workers.count" and doc["values"] == ["1", "2", "3"]
+    assert [r["run_dir"] for r in doc["runs"]] == dirs and not (out / "03-3-s0").exists()
+    assert doc["converge"]["converged"] and doc["converge"]["at"] == "2" and doc["not_run"] == ["3"]
+    assert doc["by_value"][2]["status"] == "not run" and doc["by_value"][2]["jct_s"] is None
     for r in doc["runs"]:
         assert r["status"] == "completed" and r["jct_s"] > 0 and r["energy_j"] > 0
         assert r["provenance"] == "estimated" and r["trials"] == 3 and r["failed"] == 0
         assert r["test_accuracy"] is not None and r["cost"] > 0 and r["waste_fraction"] is not None
-    for agg in doc["by_value"]:
+    for agg in doc["by_value"][:2]:
         mine = [r for r in doc["runs"] if r["index"] == agg["index"]]
         jcts = [r["jct_s"] for r in mine]
         assert agg["finished"] == 2
@@ -91,7 +95,7 @@ def test_a_tiny_suite_runs_every_variant_and_summarises_them(local_ray, tmp_path
     for name in ("jct", "energy", "wattage", "waste", "cost"):
         img = imread(out / "plots" / f"{name}.png")
         assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
-    assert "[4/4] workers.count = 2, seed 1" in text and "suite tiny (full)" in text
+    assert "[4/6] workers.count = 2, seed 1" in text and "suite tiny (full)" in text and "converged" in text
     # `raybench compare` over the suite's runs shows the same measures side by side.
     from raybench.report import compare_runs
 
@@ -106,7 +110,8 @@ def test_a_tiny_suite_runs_every_variant_and_summarises_them(local_ray, tmp_path
 def test_a_suite_that_was_cut_off_goes_on_where_it_stopped(local_ray, tmp_path):
     from raybench.runtime import run_experiment
 
-    spec = {**TINY, "seeds": [0]}
+    spec = {**TINY, "values": [1, 2], "seeds": [0]}
+    del spec["converge"]
     path = suite_file(tmp_path, spec)
     out = tmp_path / "out"
     first, second = load_suite(path).variants
