@@ -12,6 +12,7 @@ import os
 from typing import Any, Optional
 
 from rich.console import Console
+from rich.markup import escape
 
 from raybench.errors import RaybenchError, ResourceError, RunDirError, UserError
 from raybench.suite._converge import Convergence, check
@@ -52,7 +53,7 @@ class _Runner:
     def run(self) -> int:
         s = self.suite
         self.console.print(f"[bold]suite {s.name}[/] ({'quick' if s.quick else 'full'}): {s.factor_name} over "
-                           f"{len(s.labels)} value(s) x {len(s.seeds)} seed(s) -> {self.out}")
+                           f"{len(s.labels)} value(s) x {len(s.seeds)} seed(s) -> {escape(self.out)}")
         status = "stopped"  # stays so when an error ends the suite
         try:
             for index, label in enumerate(s.labels, start=1):
@@ -79,7 +80,7 @@ class _Runner:
                 write_suite_plots(doc, os.path.join(self.out, PLOTS_DIR), numeric=s.numeric)
             if status != "stopped":
                 print_table(doc, console=self.console)
-                self.console.print(f"suite directory: {self.out}  (suite.json, suite.md, {PLOTS_DIR}/*.png)")
+                self.console.print(f"suite directory: {escape(self.out)}  (suite.json, suite.md, {PLOTS_DIR}/*.png)")
         return 1 if any(r["status"] == "error" for r in self.rows) else 0
 
     # ---- one run -----------------------------------------------------------------------------
@@ -88,33 +89,33 @@ class _Runner:
         from raybench.runtime import run_experiment
 
         run_dir = os.path.join(self.out, v.dir_name)
-        head = (f"[bold][{self._position(v)}/{len(self.suite.variants)}][/] {self.suite.factor_name} = "
-                f"{v.label}, seed {v.seed}")
+        head = (f"[bold]\\[{self._position(v)}/{len(self.suite.variants)}][/] {self.suite.factor_name} = "
+                f"{escape(v.label)}, seed {v.seed}")
         if os.path.isdir(run_dir):
             summary = finished_summary(run_dir, v)
             if summary is not None:
-                self.console.print(f"{head}: finished earlier, kept ({run_dir})")
+                self.console.print(f"{head}: finished earlier, kept ({escape(run_dir)})")
                 return run_row(v, summary, run_dir=run_dir, status=summary["status"])
             aside = move_aside(run_dir)
-            self.console.print(f"{head}: [yellow]moved an unfinished run aside[/] to {aside}; running it again")
+            self.console.print(f"{head}: [yellow]moved an unfinished run aside[/] to {escape(aside)}; running it again")
         skip = self._infeasible(v)
         if skip:
-            self.console.print(f"{head}: [yellow]skipped[/]: {skip}")
+            self.console.print(f"{head}: [yellow]skipped[/]: {escape(skip)}")
             return run_row(v, None, run_dir=None, status="skipped", note=skip)
-        self.console.print(f"{head} -> {run_dir}")
+        self.console.print(f"{head} -> {escape(run_dir)}")
         try:
             summary = run_experiment(v.config, run_dir, address=self.address, progress=self.progress,
                                      console=self.console)
         except ResourceError as e:
-            self.console.print(f"  [yellow]skipped[/]: {e}")
+            self.console.print(f"  [yellow]skipped[/]: {escape(str(e))}")
             return run_row(v, None, run_dir=None, status="skipped", note=str(e))
         except UserError:
             raise  # the same for every variant (a data set, a workload): stop the suite and say why
         except RaybenchError as e:
-            self.console.print(f"  [red]error[/]: {e}")
+            self.console.print(f"  [red]error[/]: {escape(str(e))}")
             return run_row(v, None, run_dir=run_dir, status="error", note=str(e))
         row = run_row(v, summary, run_dir=run_dir, status=summary.get("status", "unfinished"))
-        self.console.print("  " + _one_line(row))
+        self.console.print("  " + escape(_one_line(row)))
         return row
 
     def _position(self, v: Variant) -> int:
@@ -152,7 +153,7 @@ class _Runner:
         self.conv = check(series[:measured], threshold=c.threshold, k=c.k)
         if self.conv.converged:
             self.console.print(f"[green]converged[/] at {self.suite.factor_name} = "
-                               f"{self.suite.labels[self.conv.at]}: {self.conv.reason}")
+                               f"{escape(self.suite.labels[self.conv.at])}: {self.conv.reason}")
 
     def _write(self, status: str) -> dict[str, Any]:
         doc = suite_document(self.suite, self.rows, self.conv, status=status, not_run=self.not_run)

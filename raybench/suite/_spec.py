@@ -107,6 +107,8 @@ class SuiteSpec(_Strict):
     @field_validator("values", mode="before")
     @classmethod
     def _values(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("values is empty; give a list or a {start, step, max} range")
         return values_of(v)
 
     @field_validator("name")

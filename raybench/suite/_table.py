@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from raybench.events._atomic import atomic_write_text
@@ -227,18 +228,18 @@ def print_table(doc: Mapping[str, Any], *, console: Console) -> None:
         t = Table(title=title, title_justify="left", min_width=min(len(title), console.width))
         t.add_column(doc["factor"], style="bold", no_wrap=True)
         for v in part:
-            t.add_column(str(v["label"]), justify="right", overflow="fold")
+            t.add_column(escape(str(v["label"])), justify="right", overflow="fold")
         for head, key, fmt in rows:
             t.add_row(head, *(_fmt(median_of(v, key), fmt) for v in part))
         t.add_row("runs", *(f"{v['finished']}/{v['runs']} {v['status']}" for v in part))
         if any(v.get("note") for v in part):
-            t.add_row("note", *(v.get("note") or "" for v in part))
+            t.add_row("note", *(escape(v.get("note") or "") for v in part))
         console.print(t)
     if len(doc["seeds"]) > 1:
         console.print(f"medians over {len(doc['seeds'])} seeds; min–max per value in suite.md")
     c = doc.get("converge")
     if c:
         console.print(f"stopping rule ({c['metric']} gain < {c['threshold']:.0%} for {c['k']} step(s)): "
-                      + (f"converged at {c['at']}" if c["converged"] else c["reason"]))
+                      + escape(f"converged at {c['at']}" if c["converged"] else c["reason"]))
     if doc.get("not_run"):
-        console.print(f"not run after convergence: {', '.join(map(str, doc['not_run']))}")
+        console.print(escape(f"not run after convergence: {', '.join(map(str, doc['not_run']))}"))

@@ -6,8 +6,8 @@ import signal
 import time
 
 import pytest
-from conftest import Injector, ended_once, is_trial_worker, read_log, wait_for
 from rb_helpers import events_of, experiment, run
+from rel_helpers import Injector, ended_once, is_trial_worker, read_log, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 

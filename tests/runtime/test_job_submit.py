@@ -69,10 +69,15 @@ def test_ray_job_submit_runs_an_experiment(head, tmp_path):
     work.mkdir()
     (work / "job.yaml").write_text(QUICK)
     out = tmp_path / "run"
-    r = subprocess.run(
-        [ray_bin, "job", "submit", "--address", address, "--working-dir", str(work), "--",
-         sys.executable, "-m", "raybench", "run", "job.yaml", "--out", str(out), "--no-progress"],
-        env=env, capture_output=True, text=True, timeout=360)
+    deadline = time.time() + 90
+    while True:  # the job API answers before the node's job agent is up; the head says "try again later"
+        r = subprocess.run(
+            [ray_bin, "job", "submit", "--address", address, "--working-dir", str(work), "--",
+             sys.executable, "-m", "raybench", "run", "job.yaml", "--out", str(out), "--no-progress"],
+            env=env, capture_output=True, text=True, timeout=360)
+        if r.returncode == 0 or "No available agent" not in r.stderr + r.stdout or time.time() > deadline:
+            break
+        time.sleep(3)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "succeeded" in (r.stdout + r.stderr).lower()
     summary = json.loads((out / "summary.json").read_text())

@@ -142,6 +142,8 @@ BAD = [
     ("converge-metric", "base: BASE\nfactor: workers.cpus\nvalues: [1]\nconverge: {metric: accuracy}\n",
      "converge.metric"),
     ("empty-values", "base: BASE\nfactor: workers.cpus\nvalues: []\n", "values is empty"),
+    ("null-values", "base: BASE\nfactor: workers.cpus\nvalues:\n", "values is empty"),
+    ("values-scalar", "base: BASE\nfactor: workers.cpus\nvalues: 4\n", "expected a list of values"),
     ("base-invalid", "base: {name: x}\nfactor: workers.cpus\nvalues: [1]\n", "'search_space' is required"),
 ]
 
