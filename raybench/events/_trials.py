@@ -106,6 +106,8 @@ def _fold(acc: _Acc, e: Mapping[str, Any], metric: str, is_better: Callable[[flo
         row.update(status=e.get("status", "completed"), ended_t=t, error=None, cause=None)
     elif kind == ev.TRIAL_FAILED:
         row.update(error=e.get("error"), cause=e.get("cause"))
+        if e.get("peak_rss_mb") is not None:
+            row["failed_peak_rss_mb"] = e["peak_rss_mb"]
         if e.get("final", True):
             row.update(status="failed", ended_t=t)
         else:
@@ -120,7 +122,8 @@ def _freeze(acc: _Acc) -> TrialRow:
     row["best_metric"] = done.get("best_metric") if is_number(done.get("best_metric")) else acc.best
     if isinstance(done.get("steps"), int):
         row["steps"] = done["steps"]
-    row["peak_rss_mb"] = done.get("peak_rss_mb")
+    row["peak_rss_mb"] = done.get("peak_rss_mb", row.pop("failed_peak_rss_mb", None))
+    row.pop("failed_peak_rss_mb", None)
     if row["status"] in ("completed", "pruned") and is_number(done.get("duration_s")):
         row["duration_s"] = done["duration_s"]
     elif row["status"] in ("completed", "pruned", "failed") and row.get("started_t") is not None:

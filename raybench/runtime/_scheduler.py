@@ -215,7 +215,8 @@ class SchedulerCore:
             return
         final = not retry or t.attempts > self.cfg.max_failures or self.stopping is not None
         self.last_error = error
-        self.emit("trial_failed", trial_id=trial_id, attempt=t.attempts, error=error, cause=cause, final=final)
+        self.emit("trial_failed", trial_id=trial_id, attempt=t.attempts, error=error, cause=cause, final=final,
+                  peak_rss_mb=t.peak_rss_mb or None)
         if final:
             self.sampler.observe(trial_id, None)
             self.trials.release(t, TrialState.FAILED)

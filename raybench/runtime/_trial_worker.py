@@ -81,7 +81,7 @@ class TrialWorker:
 
         tid = a["trial_id"]
         self._trial_id = tid
-        self.watchdog.reset_peak()
+        self.watchdog.arm()
         energy = self._energy_actor()
         if energy is not None:
             energy.track.remote(tid, self.pid, {**self.reserved, "gpu_ids": _visible_gpus()})
@@ -107,6 +107,7 @@ class TrialWorker:
             scheduler.trial_error.remote(tid, one_line(exc), "error")
             return None
         finally:
+            self.watchdog.disarm()
             if energy is not None:
                 energy.untrack.remote(tid)
             self._trial_id = None

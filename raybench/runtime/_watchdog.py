@@ -37,14 +37,21 @@ class MemoryWatchdog:
         self._proc = psutil.Process()
         self._stop = threading.Event()
         self._fired = False
+        self._armed = False  # only a running trial can exceed the limit: there is nothing to fail otherwise
         self._thread = threading.Thread(target=self._loop, name="raybench-memory-watchdog", daemon=True)
 
     def start(self) -> MemoryWatchdog:
         self._thread.start()
         return self
 
-    def reset_peak(self) -> None:
+    def arm(self) -> None:
+        """A trial starts: measure its peak from here, and enforce the limit while it runs."""
         self.peak_mb = tree_rss_mb(self._proc)
+        self._fired = False
+        self._armed = True
+
+    def disarm(self) -> None:
+        self._armed = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -53,6 +60,6 @@ class MemoryWatchdog:
         while not self._stop.wait(self.interval_s):
             rss = tree_rss_mb(self._proc)
             self.peak_mb = max(self.peak_mb, rss)
-            if self.limit_mb is not None and rss > self.limit_mb and not self._fired:
+            if self.limit_mb is not None and rss > self.limit_mb and self._armed and not self._fired:
                 self._fired = True
                 self.on_exceed(rss)
