@@ -41,11 +41,25 @@ __all__ = [
     "derive_summary",
     "derive_trials",
     "run_facts",
+    "run_log",
     "section_energy",
     "trials_csv_text",
     "write_run_outputs",
     "write_trials_csv",
 ]
+
+
+def run_log(run_dir: Union[str, os.PathLike]) -> Path:
+    """RUN_DIR/events.msgpack, or a one-line RunDirError saying what is wrong with the run directory."""
+    d = Path(run_dir)
+    log = d / EVENTS_FILE
+    if not d.is_dir():
+        raise RunDirError(f"run directory {d} does not exist; check the path")
+    if not log.is_file():
+        raise RunDirError(f"{d} has no {EVENTS_FILE}; is it a run directory?")
+    if not os.access(log, os.R_OK):
+        raise RunDirError(f"cannot read {log}; check its permissions")
+    return log
 
 
 def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Section] = ()) -> dict[str, Any]:
@@ -55,14 +69,7 @@ def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Secti
     an event log raises EventLogError. Damage in the log is recovered from and listed under "damage".
     """
     d = Path(run_dir)
-    log = d / EVENTS_FILE
-    if not d.is_dir():
-        raise RunDirError(f"run directory {d} does not exist; check the path")
-    if not log.is_file():
-        raise RunDirError(f"{d} has no {EVENTS_FILE}; is it a run directory?")
-    if not os.access(log, os.R_OK):
-        raise RunDirError(f"cannot read {log}; check its permissions")
-    read = read_events(log)
+    read = read_events(run_log(d))
     rows = derive_trials(read.events)
     energy = section_energy(read.events, rows)
     summary = derive_summary(read.events, damage=read.damage, extra=[energy, *extra], rows=rows)

@@ -66,9 +66,12 @@ def restore(core, events: list[dict[str, Any]]) -> dict[str, int]:
                 if t.last_value is not None and (core.best is None or core._better(t.last_value, core.best[1])):
                     core.best = (t.trial_id, t.last_value)
                     core.best_state = None  # checkpoints are not in the log; the final test retrains
-        elif kind == "trial_failed" and e.get("final"):
-            trials.trials[e["trial_id"]].state = TrialState.FAILED
-            ended[e["trial_id"]] = "failed"
+        elif kind == "trial_failed":
+            if e.get("final"):
+                trials.trials[e["trial_id"]].state = TrialState.FAILED
+                ended[e["trial_id"]] = "failed"
+            else:  # queued for a retry, not running
+                trials.trials[e["trial_id"]].state = TrialState.PENDING
         elif kind == "node_baseline":
             core.ledger.add_baseline(e)
         elif kind == "energy_sample":
@@ -84,8 +87,10 @@ def restore(core, events: list[dict[str, Any]]) -> dict[str, int]:
             if t.state is TrialState.RUNNING:
                 core.emit("trial_failed", trial_id=tid, attempt=t.attempts, cause="driver_lost", final=False,
                           error="the driver stopped while this trial ran; it runs again from its first epoch")
+            # last_progress stays: the pruner has judged those reports already, so the re-run's first
+            # epochs go unjudged until they pass it (the pruner demands rising progress per trial).
             t.state = TrialState.PENDING
-            t.steps, t.checkpoint, t.checkpoint_step, t.last_progress = 0, None, 0, None
+            t.steps, t.checkpoint, t.checkpoint_step = 0, None, 0
             trials.queue.append(tid)
             requeued += 1
     return {"trials": len(trials), "ended": len(ended), "requeued": requeued}

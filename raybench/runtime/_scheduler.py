@@ -213,6 +213,15 @@ class SchedulerCore:
         t = self.trials.trials.get(trial_id)
         if t is None or t.state is not TrialState.RUNNING:
             return
+        decided = ("completed" if t.steps >= self.cfg.task.epochs
+                   else "pruned" if t.stop_requested and self.stopping is None else None)
+        if retry and decided is not None:
+            # It died after its outcome was decided (past its last epoch, or told to stop by the pruner) but
+            # before it said so: end it as it would have ended instead of running it again.
+            self.emit("warning", code="late_failure",
+                      message=f"trial {trial_id} failed after its last report ({error}); it ends {decided}")
+            self._finish({"trial_id": trial_id, "status": decided})
+            return
         final = not retry or t.attempts > self.cfg.max_failures or self.stopping is not None
         self.last_error = error
         self.emit("trial_failed", trial_id=trial_id, attempt=t.attempts, error=error, cause=cause, final=final,
@@ -221,8 +230,9 @@ class SchedulerCore:
             self.sampler.observe(trial_id, None)
             self.trials.release(t, TrialState.FAILED)
         else:
+            # last_progress stays: the pruner has judged those epochs and demands rising progress, so a
+            # retry without a checkpoint re-runs them unjudged.
             self.trials.release(t, TrialState.PENDING)
-            t.last_progress = None if t.checkpoint is None else t.last_progress
             if t.checkpoint is None:
                 t.checkpoint_step = 0
             self.trials.queue.appendleft(trial_id)

@@ -87,8 +87,6 @@ def test_resume_reruns_a_cut_off_trial_and_the_pruner_keeps_its_history(tmp_path
     # Epochs the pruner has judged already are not judged twice (the pruner demands rising progress).
     for step in (1, 2, 3):
         assert report(r, a["trial_id"], step, 0.9) == "continue"
-    decisions = [e for e in log(tmp_path) if e["event"] == "decision" and e["t"] > again and False]
-    assert decisions == []
     lost = [e for e in log(tmp_path) if e["event"] == "trial_failed"]
     assert [(e["trial_id"], e["cause"], e["final"]) for e in lost] == [
         (a["trial_id"], "driver_lost", False), (b["trial_id"], "driver_lost", False)]

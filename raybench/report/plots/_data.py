@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from raybench.errors import RunDirError
-from raybench.events import EVENTS_FILE, SUMMARY_FILE, TrialRow, derive_summary, derive_trials, read_events
+from raybench.events import SUMMARY_FILE, TrialRow, derive_summary, derive_trials, read_events
+from raybench.events.derive import run_log
 
 # Outcome colours shared by every plot and the HTML legend (colour-blind safe Okabe-Ito hues).
 OUTCOME_COLORS = {
@@ -69,12 +69,7 @@ def load_run(run_dir: Union[str, os.PathLike]) -> RunData:
     has (the energy section) are kept, and a file written by an older raybench still has every key.
     """
     d = Path(run_dir)
-    log = d / EVENTS_FILE
-    if not d.is_dir():
-        raise RunDirError(f"run directory {d} does not exist; check the path")
-    if not log.is_file():
-        raise RunDirError(f"{d} has no {EVENTS_FILE}; is it a run directory?")
-    read = read_events(log)
+    read = read_events(run_log(d))
     events = list(read.events)
     rows = derive_trials(events)
     summary = derive_summary(events, damage=read.damage, rows=rows)

@@ -1,0 +1,111 @@
+"""A driver killed with SIGKILL, then `raybench run --resume`: no completed trial runs again, every trial
+ends once, and a seeded grid ends with the configs an uninterrupted run has."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from rb_helpers import events_of
+from rel_helpers import ended_once, read_log, wait_for
+
+from raybench.config import load_config
+from raybench.search.samplers import make_sampler
+
+pytestmark = pytest.mark.timeout(180)
+
+GRID = """
+name: crash
+seed: 3
+task: {dataset: synthetic, workload: "raybench.testing:sleepy", epochs: 3, options: {epoch_time_s: 0.4}}
+search_space:
+  x: {type: choice, values: [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]}
+  lr: {type: choice, values: [0.1, 0.01]}
+sampler: {type: grid}
+pruner: {type: asha, grace_period: 1, reduction_factor: 2, max_t: 3}
+workers: {count: 2, cpus: 1, memory_mb: 256}
+budget: {max_trials: 9}
+energy: {backend: estimate, gpu: none, baseline_s: 0.2, interval_s: 0.5}
+"""
+
+
+def raybench(*args):
+    """`python -m raybench ARGS` in a session of its own, so its local Ray can be killed with it."""
+    return subprocess.Popen([sys.executable, "-m", "raybench", *args, "--no-progress", "--num-cpus", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def kill_session(proc):
+    """SIGKILL the process group: the driver and the local Ray it started (raylet, GCS, workers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def session_gone(sid):
+    import psutil
+
+    def gone():
+        for p in psutil.process_iter():
+            try:
+                if os.getsid(p.pid) == sid:
+                    return False
+            except (ProcessLookupError, PermissionError):
+                continue
+        return True
+    return gone
+
+
+def test_a_killed_driver_resumes_from_its_log(tmp_path):
+    cfg_path = tmp_path / "grid.yaml"
+    cfg_path.write_text(GRID)
+    d = tmp_path / "run"
+    first = raybench("run", str(cfg_path), "--out", str(d))
+    try:
+        wait_for(lambda: sum(e["event"] == "trial_completed" for e in read_log(d)) >= 3, 90,
+                 "three trials to end before the kill")
+    finally:
+        kill_session(first)
+    wait_for(session_gone(first.pid), 30, "the killed run's Ray processes to exit")
+    before = events_of(d)
+    assert before[-1]["event"] != "experiment_end"
+    done_before = {e["trial_id"] for e in before if e["event"] == "trial_completed"}
+    # A torn record at the end, as a kill in the middle of a write leaves it: resume moves it aside.
+    with open(d / "events.msgpack", "ab") as f:
+        f.write(b"\x89RB\x01\xff\x00\x00\x00torn")
+
+    second = raybench("run", "--resume", str(d))
+    try:
+        out, _ = second.communicate(timeout=120)
+    finally:
+        kill_session(second)
+    assert second.returncode == 0, out[-3000:]
+
+    events = events_of(d)
+    assert list((d).glob("events.msgpack.torn-*")), "the torn tail was not moved aside"
+    starts = [i for i, e in enumerate(events) if e["event"] == "experiment_start"]
+    assert len(starts) == 2 and events[starts[1]]["resumed"] and events[-1]["event"] == "experiment_end"
+    after = events[starts[1]:]
+    rerun = {e["trial_id"] for e in after if e["event"] == "trial_started"}
+    assert not rerun & done_before, "a completed trial ran again"
+    assert ended_once(events)
+    lost = [e for e in events if e["event"] == "trial_failed" and e["cause"] == "driver_lost"]
+    assert {e["trial_id"] for e in lost} == {e["trial_id"] for e in before if e["event"] == "trial_started"} - \
+        done_before - {e["trial_id"] for e in before if e["event"] == "trial_failed" and e["final"]}
+    # The seeded grid hands out the same configs as an uninterrupted run: the sampler's first 9 points.
+    cfg = load_config(str(cfg_path))
+    sampler = make_sampler(cfg.sampler, cfg.space(), seed=cfg.seed, mode=cfg.metric.mode)
+    expected = [sampler.suggest(i) for i in range(9)]
+    created = {e["trial_id"]: e["config"] for e in events if e["event"] == "trial_created"}
+    assert [created[i] for i in range(9)] == expected and len(created) == 9
+    # ASHA's rungs came back: the first judged report after the resume has the old trials as peers.
+    rung1_before = {e["trial_id"] for e in before if e["event"] == "report" and e["step"] == 1}
+    judged = [e for e in after if e["event"] == "decision" and e["reason"].get("n_peers") is not None
+              and e["reason"].get("rung") == 1]
+    assert judged and judged[0]["reason"]["n_peers"] >= len(rung1_before & done_before)
+    summary = (d / "summary.json").read_text()
+    assert '"status": "completed"' in summary
