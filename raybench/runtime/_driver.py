@@ -142,8 +142,15 @@ class Driver:
             ).remote(n.node_id, n.host, self.cfg.energy.model_dump(), n.to_dict())
             self._actors.append(self.energy[n.node_id])
         # Baselines are measured in parallel, before any trial of these nodes starts where possible.
-        events = ray.get([self.energy[n.node_id].baseline.remote() for n in new])
-        for n, evs in zip(new, events):
+        refs = [self.energy[n.node_id].baseline.remote() for n in new]
+        for n, ref in zip(new, refs):
+            try:
+                evs = ray.get(ref)
+            except ray.exceptions.RayActorError as e:  # the node left while its baseline was measured
+                self.scheduler.emit_event.remote({"event": "warning", "t": time.time(), "code": "energy_lost",
+                                                  "message": f"node {n.host} ({n.node_id[:8]}): no energy "
+                                                             f"measured, its energy actor died: {_short(e)}"})
+                continue
             if evs and "error" in evs[0]:
                 from raybench.errors import HardwareError
 
@@ -170,8 +177,9 @@ class Driver:
         if req["tpus"]:
             opts["resources"] = {"TPU": req["tpus"]}
         w = self.cfg.workers
+        energy_on = self.cfg.energy.backend != "none" or self.cfg.energy.gpu != "none"
         actor = TrialActor.options(**opts).remote(
-            slot, threads=max(1, int(req["cpus"])), device=device, run_id=self.run_id,
+            slot, threads=max(1, int(req["cpus"])), device=device, run_id=self.run_id if energy_on else None,
             reserved={"cpus": req["cpus"], "memory_mb": req["memory_mb"], "gpus": req["gpus"]},
             memory_limit_mb=float(w.memory_mb) if w.enforce_memory else None)
         self._actors.append(actor)
@@ -184,6 +192,7 @@ class Driver:
 
         req = cl.worker_request(self.cfg.workers)
         last_nodes = time.time()
+        idle_since: Optional[float] = None
         with ProgressDisplay(self.console, enabled=self.opts.progress) as progress:
             while self.workers:
                 ready, _ = ray.wait(list(self.workers), num_returns=1, timeout=0.5)
@@ -197,12 +206,23 @@ class Driver:
                             ray.kill(actor)  # its work is done: free its resources
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                             ray.exceptions.NodeDiedError) as e:
+                        # "Unavailable" may be a live actor out of reach: make sure it can never come back and
+                        # report for a trial that its replacement is running.
+                        ray.kill(actor)
                         cause = "node_lost" if isinstance(e, ray.exceptions.NodeDiedError) else "actor_died"
-                        ray.get(self.scheduler.worker_lost.remote(slot, _short(e), cause))
+                        alive = [n.node_id for n in cl.alive_nodes()]
+                        ray.get(self.scheduler.worker_lost.remote(slot, _short(e), cause, alive))
                         if not ray.get(self.scheduler.idle.remote()):
                             self._spawn(slot, req)
                 st = ray.get(self.scheduler.status.remote())
                 progress.update(st)
+                idle_since = (idle_since or time.time()) if st["idle"] else None
+                if idle_since is not None and time.time() - idle_since > 5:
+                    # Nothing runs or waits, yet workers remain: replacements that no node can place any more
+                    # (their node was lost). They would only be told "done"; stop waiting for them.
+                    for _, actor in self.workers.values():
+                        ray.kill(actor)
+                    self.workers.clear()
                 if time.time() - last_nodes > 2:
                     last_nodes = time.time()
                     self._start_energy(cl.alive_nodes())
@@ -215,32 +235,52 @@ class Driver:
         best = ray.get(self.scheduler.best_trial.remote())
         if best is None:
             return
-        actor = self._spare
-        if actor is None:
-            from raybench.runtime.actors import TrialActor
+        actor, self._spare = self._spare, None
+        for last_try in (False, True):
+            actor = actor or self._test_actor()
+            try:
+                metrics = ray.get(actor.final_test.remote(best))
+                ray.get(self.scheduler.record_test.remote(best["trial_id"], metrics))
+                return
+            except ray.exceptions.RayActorError as e:  # the actor died, not the test: once more, on a new one
+                if last_try:
+                    self._test_failed(e)
+            except ray.exceptions.RayError as e:
+                self._test_failed(e)
+                return
+            finally:
+                ray.kill(actor)
+            actor = None
 
-            req = cl.worker_request(self.cfg.workers)
-            opts: dict[str, Any] = {"num_cpus": req["cpus"]}
-            if req["gpus"]:
-                opts["num_gpus"] = req["gpus"]
-            actor = TrialActor.options(**opts).remote(-1, threads=max(1, int(req["cpus"])),
-                                                      device="cuda" if req["gpus"] else "cpu",
-                                                      memory_limit_mb=None)
-            self._actors.append(actor)
-        try:
-            metrics = ray.get(actor.final_test.remote(best))
-            ray.get(self.scheduler.record_test.remote(best["trial_id"], metrics))
-        except ray.exceptions.RayError as e:
-            self.scheduler.emit_event.remote({"event": "warning", "t": time.time(), "code": "test_failed",
-                                              "message": f"the best configuration's test failed: {_short(e)}"})
-        finally:
-            ray.kill(actor)
+    def _test_actor(self):
+        from raybench.runtime.actors import TrialActor
+
+        req = cl.worker_request(self.cfg.workers)
+        opts: dict[str, Any] = {"num_cpus": req["cpus"]}
+        if req["gpus"]:
+            opts["num_gpus"] = req["gpus"]
+        actor = TrialActor.options(**opts).remote(-1, threads=max(1, int(req["cpus"])),
+                                                  device="cuda" if req["gpus"] else "cpu", memory_limit_mb=None)
+        self._actors.append(actor)
+        return actor
+
+    def _test_failed(self, e: BaseException) -> None:
+        self.scheduler.emit_event.remote({"event": "warning", "t": time.time(), "code": "test_failed",
+                                          "message": f"the best configuration's test failed: {_short(e)}"})
 
     def _stop_energy(self) -> None:
+        """Stop every energy actor and wait for its last sample; a node that died took its actor along."""
         import ray
 
-        if self.energy:
-            ray.get([a.stop.remote() for a in self.energy.values()], timeout=30)
+        refs = {node: a.stop.remote() for node, a in self.energy.items()}
+        deadline = time.time() + 30
+        for node, ref in refs.items():
+            try:
+                ray.get(ref, timeout=max(0.1, deadline - time.time()))
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as e:
+                self.scheduler.emit_event.remote({"event": "warning", "t": time.time(), "code": "energy_lost",
+                                                  "message": f"node {node[:8]}: its last energy interval is "
+                                                             f"lost: {_short(e)}"})
 
 
 def _short(e: BaseException) -> str:

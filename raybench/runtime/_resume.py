@@ -85,8 +85,7 @@ def restore(core, events: list[dict[str, Any]]) -> dict[str, int]:
         core.sampler.replay(tid, t.config, value if t.state.ended else None)
         if not t.state.ended:
             if t.state is TrialState.RUNNING:
-                core.emit("trial_failed", trial_id=tid, attempt=t.attempts, cause="driver_lost", final=False,
-                          error="the driver stopped while this trial ran; it runs again from its first epoch")
+                core.lost.append((tid, t.attempts))  # logged by core.start, after the resumed experiment_start
             # last_progress stays: the pruner has judged those reports already, so the re-run's first
             # epochs go unjudged until they pass it (the pruner demands rising progress per trial).
             t.state = TrialState.PENDING

@@ -51,6 +51,7 @@ class SchedulerCore:
         self.decisions = {"continue": 0, "stop": 0}
         self.last_error: Optional[str] = None
         self.restored: Optional[dict[str, int]] = None
+        self.lost: list[tuple[int, int]] = []  # (trial, attempt) running when the resumed run's driver died
         if resume:
             from raybench.runtime._resume import restore
 
@@ -72,6 +73,10 @@ class SchedulerCore:
             self.t0 = time.time()
         self.emit("experiment_start", run_id=run_id, name=self.cfg.name, config=self.cfg.to_dict(), env=env,
                   requested_concurrency=requested, effective_concurrency=effective, resumed=resumed)
+        for trial_id, attempt in self.lost:  # logged after the start they belong to
+            self.emit("trial_failed", trial_id=trial_id, attempt=attempt, cause="driver_lost", final=False,
+                      error="the driver stopped while this trial ran; it runs again from its first epoch")
+        self.lost = []
 
     # ---- handing out work ------------------------------------------------------------------
 
@@ -237,9 +242,13 @@ class SchedulerCore:
                 t.checkpoint_step = 0
             self.trials.queue.appendleft(trial_id)
 
-    def worker_lost(self, worker: int, error: str, cause: str = "actor_died") -> None:
+    def worker_lost(self, worker: int, error: str, cause: str = "actor_died",
+                    alive_nodes: Optional[list[str]] = None) -> None:
+        """A worker's actor died; with the cluster's alive nodes, a death with its node is told apart."""
         t = self.trials.on_worker(worker)
         if t is not None:
+            if alive_nodes is not None and t.node_id is not None and t.node_id not in alive_nodes:
+                cause = "node_lost"
             self.trial_error(t.trial_id, error, cause)
 
     def memory_exceeded(self, trial_id: int, rss_mb: float) -> None:

@@ -57,8 +57,8 @@ class TrialWorker:
             try:
                 self._energy = ray.get_actor(self.energy_actor_name)
             except ValueError:
-                self._energy = False  # no energy actor on this node (energy off, or not started yet)
-        return self._energy or None
+                pass  # not started yet on this node (a node that just joined): look again at the next trial
+        return self._energy
 
     def run(self, scheduler) -> int:
         """Serve trials until the scheduler has none left; return how many this worker ran."""

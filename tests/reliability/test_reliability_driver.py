@@ -66,8 +66,8 @@ def test_a_killed_driver_resumes_from_its_log(tmp_path):
     d = tmp_path / "run"
     first = raybench("run", str(cfg_path), "--out", str(d))
     try:
-        wait_for(lambda: sum(e["event"] == "trial_completed" for e in read_log(d)) >= 3, 90,
-                 "three trials to end before the kill")
+        wait_for(lambda: sum(e["event"] == "trial_completed" for e in read_log(d)) >= 2, 90,
+                 "two trials to end before the kill")
     finally:
         kill_session(first)
     wait_for(session_gone(first.pid), 30, "the killed run's Ray processes to exit")
@@ -94,6 +94,7 @@ def test_a_killed_driver_resumes_from_its_log(tmp_path):
     assert not rerun & done_before, "a completed trial ran again"
     assert ended_once(events)
     lost = [e for e in events if e["event"] == "trial_failed" and e["cause"] == "driver_lost"]
+    assert all(e in after for e in lost)  # logged after the resumed start
     assert {e["trial_id"] for e in lost} == {e["trial_id"] for e in before if e["event"] == "trial_started"} - \
         done_before - {e["trial_id"] for e in before if e["event"] == "trial_failed" and e["final"]}
     # The seeded grid hands out the same configs as an uninterrupted run: the sampler's first 9 points.
@@ -102,10 +103,11 @@ def test_a_killed_driver_resumes_from_its_log(tmp_path):
     expected = [sampler.suggest(i) for i in range(9)]
     created = {e["trial_id"]: e["config"] for e in events if e["event"] == "trial_created"}
     assert [created[i] for i in range(9)] == expected and len(created) == 9
-    # ASHA's rungs came back: the first judged report after the resume has the old trials as peers.
-    rung1_before = {e["trial_id"] for e in before if e["event"] == "report" and e["step"] == 1}
-    judged = [e for e in after if e["event"] == "decision" and e["reason"].get("n_peers") is not None
-              and e["reason"].get("rung") == 1]
-    assert judged and judged[0]["reason"]["n_peers"] >= len(rung1_before & done_before)
+    # ASHA's rungs came back: the first judged report after the resume has the old trials as its peers.
+    judged = [e for e in after if e["event"] == "decision" and e["reason"].get("rung") is not None]
+    assert judged, "no ASHA decision after the resume"
+    rung = judged[0]["reason"]["rung"]
+    peers_before = {e["trial_id"] for e in before if e["event"] == "decision" and e["reason"].get("rung") == rung}
+    assert judged[0]["reason"]["n_peers"] >= len(peers_before - {judged[0]["trial_id"]}) >= 1
     summary = (d / "summary.json").read_text()
     assert '"status": "completed"' in summary

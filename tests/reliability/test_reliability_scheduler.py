@@ -81,13 +81,16 @@ def test_resume_reruns_a_cut_off_trial_and_the_pruner_keeps_its_history(tmp_path
 
     r = core(tmp_path, resume=True, pruner=asha)
     assert r.restored == {"trials": 2, "ended": 0, "requeued": 2}
+    r.start(run_id="b", env={}, requested=2, effective=2, resumed=True)
     assert r.pruner.rungs()[1.0] == {a["trial_id"]: 0.9, b["trial_id"]: 0.95}
     again = r.next_trial(0, "n", 3)
     assert again["trial_id"] == a["trial_id"] and again["from_step"] == 0 and again["attempt"] == 2
     # Epochs the pruner has judged already are not judged twice (the pruner demands rising progress).
     for step in (1, 2, 3):
         assert report(r, a["trial_id"], step, 0.9) == "continue"
-    lost = [e for e in log(tmp_path) if e["event"] == "trial_failed"]
+    events = log(tmp_path)
+    resumed = [i for i, e in enumerate(events) if e["event"] == "experiment_start"][1]
+    lost = [e for e in events[resumed:] if e["event"] == "trial_failed"]
     assert [(e["trial_id"], e["cause"], e["final"]) for e in lost] == [
         (a["trial_id"], "driver_lost", False), (b["trial_id"], "driver_lost", False)]
 
@@ -100,6 +103,7 @@ def test_resume_does_not_count_a_queued_retry_as_running(tmp_path):
     c.worker_lost(0, "ActorDiedError: killed", "actor_died")  # queued for a retry, then the driver dies
     crash(c)
     r = core(tmp_path, resume=True)
+    r.start(run_id="b", env={}, requested=1, effective=1, resumed=True)
     assert list(r.trials.queue) == [a["trial_id"]]
     fails = [e for e in log(tmp_path) if e["event"] == "trial_failed"]
     assert [e["cause"] for e in fails] == ["actor_died"]  # no second, made-up driver_lost failure
