@@ -68,9 +68,10 @@ def _has_autoscaler() -> bool:
 
 
 def _autoscaler_configured() -> bool:
-    """An autoscaler with node types to launch publishes a non-legacy report; a fixed cluster's is legacy.
+    """Whether the cluster's autoscaler may add nodes, from the status it publishes in the GCS.
 
-    RAYBENCH_AUTOSCALING=1 or 0 overrides the guess.
+    No status yet (a head started seconds ago) counts as a fixed cluster. RAYBENCH_AUTOSCALING=1 or 0
+    overrides the guess.
     """
     forced = os.environ.get("RAYBENCH_AUTOSCALING")
     if forced in ("0", "1"):
@@ -82,10 +83,23 @@ def _autoscaler_configured() -> bool:
     if not _internal_kv_initialized():
         return False
     raw = _internal_kv_get("__autoscaling_status")
-    if not raw:
+    return bool(raw) and autoscaling_in_report(json.loads(raw).get("autoscaler_report") or {})
+
+
+def autoscaling_in_report(report: dict[str, Any]) -> bool:
+    """True when an autoscaler's report shows node types it launches.
+
+    A fixed cluster's monitor runs a read-only provider that types every node `node_<node id>`; an autoscaler
+    types nodes by its config (`ray.head.default`, `worker`, ...), and autoscaler v2 marks its report
+    non-legacy. (The v1 autoscaler marks every report legacy, autoscaling or not.)
+    """
+    if not report:
         return False
-    report = json.loads(raw).get("autoscaler_report") or {}
-    return not report.get("legacy", True)
+    if not report.get("legacy", True):
+        return True
+    types = {*(report.get("active_nodes") or {}), *(report.get("pending_launches") or {}),
+             *(p[1] for p in report.get("pending_nodes") or [] if len(p) > 1)}
+    return any(not str(t).startswith("node_") for t in types)
 
 
 def alive_nodes() -> list[NodeShape]:
@@ -139,7 +153,7 @@ def check_feasible(nodes: list[NodeShape], req: dict[str, float]) -> None:
         msg = (f"workers.cpus = {req['cpus']:g} but the largest node has {biggest['cpus']:g} CPUs; "
                f"set workers.cpus <= {biggest['cpus']:g}")
     elif req["memory_mb"] > biggest["memory_mb"]:
-        msg = (f"workers.memory_mb = {req['memory_mb']:g} but the largest node offers {biggest['memory_mb']:.0f} MB "
+        msg = (f"workers.memory_mb = {req['memory_mb']:.0f} but the largest node offers {biggest['memory_mb']:.0f} MB "
                f"to Ray; set workers.memory_mb <= {int(biggest['memory_mb'])}")
     else:
         msg = f"no node can hold a worker of shape {req}; shrink workers.cpus/memory_mb"

@@ -67,16 +67,24 @@ class Driver:
         self.scheduler = None
         self._actors: list[Any] = []  # everything this run started, killed at the end
         self._spare = None  # a trial actor whose work is done, reused for the final test
+        self.autoscaling = False  # whether nodes may join: then no node fitting a worker is no dead end
 
     # ---- set-up ------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
+        if self.opts.resume:
+            from raybench.events import EventLog
+
+            # Here, not in the scheduler actor, so that a log still locked by another writer or not readable is
+            # a one-line error instead of a dead actor; it also moves a torn tail aside.
+            EventLog.open(self.events_path, resume=True).close()
         conn = cl.connect(self.opts.address, num_cpus=self.opts.num_cpus)  # first: it may set Ray's env
         import ray
 
         nodes = cl.alive_nodes()
         req = cl.worker_request(self.cfg.workers)
         requested = self.cfg.workers.count
+        self.autoscaling = conn.autoscaling
         if conn.autoscaling:
             effective = requested
         else:
@@ -106,6 +114,13 @@ class Driver:
             self._stop_energy()
             ray.get(self.scheduler.end.remote(status, st["stopping"] or ""))
             return st
+        except ray.exceptions.RayActorError as e:
+            if self.scheduler is None or e.actor_id != self.scheduler._actor_id.hex():
+                raise
+            from raybench.errors import RaybenchError
+
+            raise RaybenchError(f"the scheduler actor died ({_short(e)}); the event log holds everything up to "
+                                f"then: continue with `raybench run --resume {self.opts.run_dir}`") from None
         finally:
             for actor in self._actors:  # free their resources now, not whenever Ray collects the handles
                 ray.kill(actor)
@@ -143,6 +158,7 @@ class Driver:
             self._actors.append(self.energy[n.node_id])
         # Baselines are measured in parallel, before any trial of these nodes starts where possible.
         refs = [self.energy[n.node_id].baseline.remote() for n in new]
+        started = []
         for n, ref in zip(new, refs):
             try:
                 evs = ray.get(ref)
@@ -159,7 +175,13 @@ class Driver:
                 if ev.get("event") == "warning":
                     self.console.print(f"[yellow]energy:[/] {ev['message']}")
                 self.scheduler.emit_event.remote(ev)
-            self.energy[n.node_id].start.remote(self.scheduler)
+            started.append(self.energy[n.node_id].start.remote(self.scheduler))
+        # Waited for: the energy actor is threaded, so a stop() sent later could otherwise overtake its start().
+        for ref in started:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayActorError:
+                pass  # its node left already: _stop_energy says so
 
     def _start_workers(self, count: int, req: dict[str, float]) -> None:
         for slot in range(count):
@@ -193,6 +215,7 @@ class Driver:
         req = cl.worker_request(self.cfg.workers)
         last_nodes = time.time()
         idle_since: Optional[float] = None
+        stranded_since: Optional[float] = None  # since when no alive node fits a worker (fixed clusters)
         with ProgressDisplay(self.console, enabled=self.opts.progress) as progress:
             while self.workers:
                 ready, _ = ray.wait(list(self.workers), num_returns=1, timeout=0.5)
@@ -225,7 +248,17 @@ class Driver:
                     self.workers.clear()
                 if time.time() - last_nodes > 2:
                     last_nodes = time.time()
-                    self._start_energy(cl.alive_nodes())
+                    nodes = cl.alive_nodes()
+                    self._start_energy(nodes)
+                    fits = self.autoscaling or any(cl.slots_on(n, req) for n in nodes)
+                    stranded_since = None if fits else stranded_since or time.time()
+                    if stranded_since is not None and time.time() - stranded_since > 10:
+                        from raybench.errors import ResourceError
+
+                        raise ResourceError(
+                            f"no node left in the cluster can hold a worker ({req['cpus']:g} CPUs, "
+                            f"{req['memory_mb']:.0f} MB, {req['gpus']:g} GPUs): the nodes that could have left; "
+                            f"add one and continue with `raybench run --resume {self.opts.run_dir}`")
 
     # ---- the end -----------------------------------------------------------------------------
 

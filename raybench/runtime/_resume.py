@@ -27,7 +27,8 @@ def config_from_log(run_dir: str) -> ExperimentConfig:
     if start is None:
         raise RunDirError(f"{run_dir}: the event log has no experiment_start; it cannot be resumed, start anew")
     if any(e.get("event") == "experiment_end" for e in events):
-        raise RunDirError(f"{run_dir}: this run already ended; there is nothing to resume")
+        raise RunDirError(f"{run_dir}: this run already ended; there is nothing to resume "
+                          f"(`raybench report {run_dir}` writes its summary again)")
     return validate(ExperimentConfig, start["config"], f"{run_dir}/events.msgpack")
 
 
@@ -39,6 +40,10 @@ def restore(core, events: list[dict[str, Any]]) -> dict[str, int]:
     core.t0 = start["t"]
     for e in events:
         kind = e.get("event")
+        if isinstance(e.get("trial_id"), int):
+            trials.ids_from = max(trials.ids_from, e["trial_id"] + 1)
+            if kind != "trial_created" and e["trial_id"] not in trials.trials:
+                continue  # its trial_created was lost to damage in the middle of the log: its config is unknown
         if kind == "trial_created":
             trials.add(e["trial_id"], e["config"])
         elif kind == "trial_started":

@@ -48,6 +48,7 @@ class TrialTable:
         self.trials: dict[int, Trial] = {}
         self.queue: deque[int] = deque()
         self.by_worker: dict[int, int] = {}
+        self.ids_from = 0  # no new trial gets an id below this (ids a resumed log used, even for lost trials)
 
     def __len__(self) -> int:
         return len(self.trials)
@@ -58,7 +59,7 @@ class TrialTable:
         return t
 
     def next_id(self) -> int:
-        return max(self.trials, default=-1) + 1
+        return max(max(self.trials, default=-1) + 1, self.ids_from)
 
     def count(self, state: TrialState) -> int:
         return sum(1 for t in self.trials.values() if t.state is state)

@@ -53,6 +53,16 @@ class Injector(threading.Thread):
         return self.result
 
 
+def actor_pids(class_name):
+    """Pids of this process's local Ray's actors of a class (children of its own raylet, never anyone else's)."""
+    import psutil
+    import ray
+
+    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+    return [p.pid for p in psutil.Process(raylet).children(recursive=True)
+            if f"ray::{class_name}" in " ".join(p.cmdline())]
+
+
 def read_log(run_dir):
     """The events written so far (none before the log exists)."""
     from raybench.events import read_events

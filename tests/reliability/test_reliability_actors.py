@@ -7,7 +7,7 @@ import time
 
 import pytest
 from rb_helpers import events_of, experiment, run
-from rel_helpers import Injector, ended_once, is_trial_worker, read_log, wait_for
+from rel_helpers import Injector, actor_pids, ended_once, is_trial_worker, read_log, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -82,12 +82,12 @@ def test_a_trial_killed_past_max_failures_fails_and_the_run_ends(local_ray, tmp_
 
 
 def random_kills(run_dir, n, seed, stop):
-    """SIGKILL a random live trial worker every 0.2 to 1.5 s (seeded), n times; returns the kill count."""
+    """SIGKILL a random live trial worker every 0.2 to 1 s (seeded), n times; returns the kill count."""
     rng = random.Random(seed)
     kills = 0
     deadline = time.time() + 150
     while kills < n and not stop.is_set() and time.time() < deadline:
-        time.sleep(rng.uniform(0.2, 1.5))
+        time.sleep(rng.uniform(0.2, 1.0))
         latest = {}
         for e in read_log(run_dir):
             if e["event"] == "trial_started":
@@ -103,8 +103,9 @@ def test_random_kills_end_every_trial_exactly_once(local_ray, tmp_path):
     """Ten SIGKILLs at seeded random moments, whatever each worker is doing at that moment."""
     d = tmp_path / "r"
     cfg = sleepy(4, 0.25, search_space={"x": {"type": "uniform", "low": 0.5, "high": 1.0}},
-                 budget={"max_trials": 14}, max_failures=3)
-    killer = Injector(lambda stop: random_kills(d, 10, int(os.environ.get("KSEED", 6)), stop))
+                 budget={"max_trials": 20}, max_failures=3)
+    cfg = cfg.model_copy(update={"pruner": experiment().pruner})  # ASHA: kills also land between stop and end
+    killer = Injector(lambda stop: random_kills(d, 10, 6, stop))
     summary = run(cfg, d)
     kills = killer.value()
     assert kills == 10, f"only {kills} kills before the run ended"
@@ -113,9 +114,55 @@ def test_random_kills_end_every_trial_exactly_once(local_ray, tmp_path):
     assert ended_once(events)
     fails = [e for e in events if e["event"] == "trial_failed"]
     assert fails and {e["cause"] for e in fails} == {"actor_died"}
-    assert summary["trials"]["total"] == 14 and events[-1]["event"] == "experiment_end"
+    assert summary["trials"]["total"] == 20 and events[-1]["event"] == "experiment_end"
     # No epoch of a trial is reported twice: a retry starts after the last checkpoint.
     for tid in {e["trial_id"] for e in events if e["event"] == "trial_created"}:
         steps = [e["step"] for e in events if e["event"] == "report" and e["trial_id"] == tid]
         assert steps == sorted(set(steps)), (tid, steps)
-    assert all(e["steps"] == 4 for e in events if e["event"] == "trial_completed")
+    done = [e for e in events if e["event"] == "trial_completed"]
+    assert all(e["steps"] == 4 for e in done if e["status"] == "completed")
+    # A trial the pruner stopped is never resumed by a retry: nothing is reported after its stop.
+    for stop in (e for e in events if e["event"] == "decision" and e["action"] == "stop"):
+        assert not [e for e in events if e["event"] == "report" and e["trial_id"] == stop["trial_id"]
+                    and e["step"] > stop["step"]]
+
+
+def test_a_dead_scheduler_is_a_clear_error_and_the_run_resumes(local_ray, tmp_path):
+    from raybench.errors import RaybenchError
+
+    d = tmp_path / "r"
+    cfg = sleepy(4, 0.3, budget={"max_trials": 6})
+
+    def kill_scheduler(stop):
+        wait_for(lambda: sum(e["event"] == "trial_completed" for e in read_log(d)) >= 2, 60, "two trials", stop)
+        [pid] = actor_pids("SchedulerCore")
+        os.kill(pid, signal.SIGKILL)
+
+    killer = Injector(kill_scheduler)
+    with pytest.raises(RaybenchError, match="the scheduler actor died .*`raybench run --resume "):
+        run(cfg, d)
+    killer.value()
+    summary = run(None, d, resume=True)
+    events = events_of(d)
+    assert summary["status"] == "completed" and summary["trials"]["total"] == 6 and ended_once(events)
+    assert sum(e["event"] == "experiment_start" for e in events) == 2
+
+
+def test_a_dead_energy_actor_loses_its_samples_not_the_run(local_ray, tmp_path):
+    d = tmp_path / "r"
+    cfg = sleepy(4, 0.3, budget={"max_trials": 4})
+
+    def kill_energy(stop):
+        wait_for(lambda: [e for e in read_log(d) if e["event"] == "energy_sample"], 60, "an energy sample", stop)
+        [pid] = actor_pids("EnergyNode")
+        os.kill(pid, signal.SIGKILL)
+        return time.time()
+
+    killer = Injector(kill_energy)
+    summary = run(cfg, d)
+    t_killed = killer.value()
+    events = events_of(d)
+    assert summary["status"] == "completed" and summary["trials"]["completed"] == 4 and ended_once(events)
+    samples = [e for e in events if e["event"] == "energy_sample"]
+    assert samples and all(e["t"] <= t_killed + 0.5 for e in samples)
+    assert [e["code"] for e in events if e["event"] == "warning"] == ["energy_lost"]

@@ -131,3 +131,27 @@ def test_resume_ends_every_trial_once_and_reruns_no_completed_trial(tmp_path):
     assert ended_once(events)
     configs = sorted(e["config"]["x"] for e in events if e["event"] == "trial_created")
     assert configs == [0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+def test_resume_skips_a_trial_whose_creation_record_is_damaged(tmp_path):
+    from raybench.events import Record, iter_log
+
+    c = core(tmp_path)
+    c.start(run_id="a", env={}, requested=2, effective=2)
+    a = c.next_trial(0, "n", 1)
+    b = c.next_trial(1, "n", 2)
+    report(c, a["trial_id"], 1)
+    report(c, b["trial_id"], 1)
+    crash(c)
+    path = os.path.join(str(tmp_path), "events.msgpack")
+    rec = next(r for r in iter_log(path) if isinstance(r, Record) and r.event["event"] == "trial_created"
+               and r.event["trial_id"] == b["trial_id"])
+    with open(path, "r+b") as f:  # one flipped byte in the payload: that record, and only it, is lost
+        f.seek(rec.offset + rec.size_bytes - 1)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    r = core(tmp_path, resume=True)
+    assert sorted(r.trials.trials) == [a["trial_id"]] and list(r.trials.queue) == [a["trial_id"]]
+    assert r.next_trial(0, "n", 3)["trial_id"] == a["trial_id"]
+    assert r.next_trial(1, "n", 4)["trial_id"] == b["trial_id"] + 1  # the lost trial's id is not given again
