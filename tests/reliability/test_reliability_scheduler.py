@@ -155,3 +155,45 @@ def test_resume_skips_a_trial_whose_creation_record_is_damaged(tmp_path):
     assert sorted(r.trials.trials) == [a["trial_id"]] and list(r.trials.queue) == [a["trial_id"]]
     assert r.next_trial(0, "n", 3)["trial_id"] == a["trial_id"]
     assert r.next_trial(1, "n", 4)["trial_id"] == b["trial_id"] + 1  # the lost trial's id is not given again
+
+
+def drive(c, trials, finished=None):
+    """Run trials one after another on worker 0 until the table holds `trials`; each reports two epochs."""
+    while (a := c.next_trial(0, "n", 1, finished)) is not None:
+        for step in (1, 2):
+            report(c, a["trial_id"], step, a["config"]["x"] * step / 2)
+        finished = {"trial_id": a["trial_id"], "status": "completed"}
+        if len(c.trials) == trials:
+            return c.next_trial(0, "n", 1, finished)  # the last end is logged, and the next trial starts
+    return None
+
+
+def test_resume_rebuilds_tpe_and_median_histories_as_an_uninterrupted_run_has_them(tmp_path):
+    opts = {"sampler": {"type": "tpe", "n_startup_trials": 3}, "budget": {"max_trials": 9},
+            "pruner": {"type": "median", "min_peers": 2, "warmup": 1},
+            "search_space": {"x": {"type": "uniform", "low": 0.0, "high": 1.0}}}
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    straight.mkdir()
+    cut.mkdir()
+    c = core(straight, **opts)
+    c.start(run_id="a", env={}, requested=1, effective=1)
+    drive(c, 9)
+
+    c = core(cut, **opts)
+    c.start(run_id="a", env={}, requested=1, effective=1)
+    drive(c, 5)  # trials 0-4 ended, trial 5 running: then the driver dies
+    crash(c)
+    r = core(cut, resume=True, **opts)
+    r.start(run_id="b", env={}, requested=1, effective=1, resumed=True)
+    assert r.restored == {"trials": 6, "ended": 5, "requeued": 1}
+    drive(r, 9)
+
+    def created(d):
+        return {e["trial_id"]: e["config"] for e in log(d) if e["event"] == "trial_created"}
+
+    def judged(d):  # the median rule's cutoff and peers at each judged report
+        return {(e["trial_id"], e["step"]): (e["reason"].get("cutoff"), e["reason"].get("n_peers")) for e in log(d)
+                if e["event"] == "decision" and e["reason"]["rule"] == "median"}
+
+    assert created(cut) == created(straight) and len(created(cut)) == 9  # TPE proposed the same trials 6-8
+    assert judged(cut) == judged(straight) and any(k[0] >= 6 for k in judged(cut))
