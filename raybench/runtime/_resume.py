@@ -88,6 +88,8 @@ def restore(core, events: list[dict[str, Any]]) -> dict[str, int]:
         t = trials.trials[tid]
         value = t.last_value if tid in ended and ended[tid] != "failed" else None
         core.sampler.replay(tid, t.config, value if t.state.ended else None)
+        if ended.get(tid) == "failed":
+            core.sampler.observe(tid, None)  # a failed trial is dropped, not left pending (TPE's liar)
         if not t.state.ended:
             if t.state is TrialState.RUNNING:
                 core.lost.append((tid, t.attempts))  # logged by core.start, after the resumed experiment_start
