@@ -10,6 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from raybench.search import space as sp
 
 
+def check_name(v):
+    """A name that is safe as a directory name: letters, digits, '_', '-' and '.'."""
+    if v is not None and not re.fullmatch(r"[\w.-]+", v):
+        raise ValueError(f"name may hold letters, digits, '_', '-' and '.', got {v!r}")
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -250,9 +257,7 @@ class ExperimentConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[\w.-]+", v):
-            raise ValueError(f"name may hold letters, digits, '_', '-' and '.', got {v!r}")
-        return v
+        return check_name(v)
 
     @model_validator(mode="after")
     def _grid_needs_finite(self) -> ExperimentConfig:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from raybench.config import ExperimentConfig
 from raybench.config._loader import format_error, read_yaml, validate
-from raybench.config._schema import _Strict
+from raybench.config._schema import _Strict, check_name
 from raybench.errors import ConfigError
 
 # Blocks that are one typed unit: an override or a factor value replaces them whole instead of merging
@@ -114,9 +114,7 @@ class SuiteSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not re.fullmatch(r"[\w.-]+", v):
-            raise ValueError(f"name may hold letters, digits, '_', '-' and '.', got {v!r}")
-        return v
+        return check_name(v)
 
     @field_validator("factor")
     @classmethod

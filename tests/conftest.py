@@ -1,15 +1,17 @@
-"""A real local Ray instance shared by the runtime tests of a module, and helpers to run experiments."""
+"""Shared by every test: Ray binds loopback with token auth, and a real local Ray instance per module."""
 
 import os
 
 import pytest
 
+# Set before anything imports Ray: a local head then binds 127.0.0.1, with token authentication.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
 @pytest.fixture(scope="module")
 def local_ray():
+    """A real local Ray instance of 2 CPUs, its own (never another cluster's), for one test module."""
     import ray
 
     if ray.is_initialized():
