@@ -102,12 +102,15 @@ class SchedulerCore:
                 "checkpoint": trial.checkpoint, "send_checkpoints": self.cfg.max_failures > 0,
                 "experiment_seed": self.cfg.seed, "space": self.space}
 
-    def _pick(self) -> Optional[Trial]:
+    def _check_budget(self) -> None:
+        """Stop everything once the time or energy budget is spent (the trial budget only stops new trials)."""
         if self.stopping is None:
-            reason = self.budget.exhausted(elapsed_s=time.time() - self.t0, energy_j=self._total_j(),
-                                           trials=len(self.trials))
-            if reason is not None and reason[0] != "trials":
+            reason = self.budget.exhausted(elapsed_s=time.time() - self.t0, energy_j=self._total_j())
+            if reason is not None:
                 self._stop_everything(*reason)
+
+    def _pick(self) -> Optional[Trial]:
+        self._check_budget()
         while self.trials.queue:
             t = self.trials.trials[self.trials.queue.popleft()]
             if t.state is TrialState.PENDING:
@@ -115,9 +118,8 @@ class SchedulerCore:
         if self.stopping is not None or self.exhausted:
             return None
         if self.cfg.budget.max_trials is not None and len(self.trials) >= self.cfg.budget.max_trials:
-            if not self.exhausted:
-                self.exhausted = True
-                self.emit("budget_exhausted", kind="trials", limit=self.cfg.budget.max_trials, value=len(self.trials))
+            self.exhausted = True
+            self.emit("budget_exhausted", kind="trials", limit=self.cfg.budget.max_trials, value=len(self.trials))
             return None
         tid = self.trials.next_id()
         config = self.sampler.suggest(tid)
@@ -265,11 +267,7 @@ class SchedulerCore:
             self.log.append(s, sync=False)
             if s.get("event") == "energy_sample":
                 self.ledger.add_sample(s)
-        if self.stopping is None:
-            reason = self.budget.exhausted(elapsed_s=time.time() - self.t0, energy_j=self._total_j(),
-                                           trials=0)
-            if reason is not None:
-                self._stop_everything(*reason)
+        self._check_budget()
 
     # ---- the end -----------------------------------------------------------------------------
 

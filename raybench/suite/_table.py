@@ -141,7 +141,7 @@ def _spread(stat: Optional[Mapping[str, Any]], fmt: str) -> str:
     return text
 
 
-# (header, key, format) of the per-value table, shared by the Markdown file and the terminal.
+# (header, key, format) of the per-value and per-run tables of suite.md.
 VALUE_COLUMNS = (
     ("JCT s", "jct_s", ".1f"),
     ("energy J", "energy_j", ".4g"),
@@ -154,12 +154,6 @@ VALUE_COLUMNS = (
     ("failed", "failed", "g"),
     ("mem-limit failed", "mem_failed", "g"),
     ("peak RSS MB", "peak_rss_mb", ".0f"),
-)
-RUN_COLUMNS = (
-    ("JCT s", "jct_s", ".1f"), ("energy J", "energy_j", ".4g"), ("trial W", "avg_trial_power_w", ".3g"),
-    ("waste J", "waste_j", ".4g"), ("waste", "waste_fraction", ".1%"), ("cost", "cost", ".3g"),
-    ("best val", "best_val", ".4f"), ("test acc", "test_accuracy", ".4f"), ("failed", "failed", "g"),
-    ("mem-limit failed", "mem_failed", "g"), ("peak RSS MB", "peak_rss_mb", ".0f"),
 )
 
 
@@ -189,11 +183,11 @@ def markdown(doc: Mapping[str, Any]) -> str:
                  v["status"] + (f": {v['note']}" if v.get("note") else "")]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     lines += ["", "## Runs", ""]
-    head = ["value", "seed", "run dir", "status", *(h for h, _, _ in RUN_COLUMNS), "provenance"]
+    head = ["value", "seed", "run dir", "status", *(h for h, _, _ in VALUE_COLUMNS), "provenance"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in doc["runs"]:
         cells = [r["label"], r["seed"], r.get("run_dir") or "-", r["status"] + (f": {r['note']}" if r.get("note") else ""),
-                 *(_fmt(r.get(k), f) for _, k, f in RUN_COLUMNS), r.get("provenance") or "-"]
+                 *(_fmt(r.get(k), f) for _, k, f in VALUE_COLUMNS), r.get("provenance") or "-"]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
