@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping
 from typing import Any
 
+from raybench.search._registry import keyword_options, resolve
 from raybench.search.pruners._asha import ASHAPruner
 from raybench.search.pruners._base import Pruner
 from raybench.search.pruners._median import MedianPruner
@@ -23,18 +22,10 @@ def make_pruner(spec: Any, *, mode: str, seed: int = 0) -> Pruner:
     The spec's "progress" key is the pruner's unit. `seed` (the experiment's) reaches the pruners that take
     one (asha) unless the spec sets its own.
     """
-    options = spec.model_dump() if hasattr(spec, "model_dump") else spec
-    if not isinstance(options, Mapping) or "type" not in options:
-        raise ValueError(f"pruner spec needs a 'type' key, got {spec!r}")
-    options = dict(options)
-    name = options.pop("type")
-    if name not in PRUNERS:
-        raise ValueError(f"unknown pruner {name!r}; valid: {', '.join(sorted(PRUNERS))}")
-    cls = PRUNERS[name]
+    name, cls, options = resolve("pruner", PRUNERS, spec)
     if "progress" in options:
         options["unit"] = options.pop("progress")
-    allowed = {p.name for p in inspect.signature(cls.__init__).parameters.values()
-               if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"mode"}
+    allowed = keyword_options(cls, exclude={"mode"})
     if "seed" in allowed:
         options.setdefault("seed", seed)
     unknown = sorted(set(options) - allowed)
