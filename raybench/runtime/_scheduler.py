@@ -6,6 +6,7 @@ Every method is a short sequence: update the trial table, ask the sampler or pru
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Optional
 
@@ -17,7 +18,7 @@ from raybench.runtime._trials import Trial, TrialState, TrialTable
 from raybench.search.decision import Action, Decision, Reason
 from raybench.search.pruners import make_pruner
 from raybench.search.samplers import make_sampler
-from raybench.search.space import grid_points
+from raybench.search.space import grid_values
 
 # Every event is flushed to the OS as it is appended, so a killed process loses nothing. Only the
 # run's milestones are also fsynced against power loss: an fsync per trial end would cost milliseconds
@@ -35,6 +36,9 @@ class SchedulerCore:
         self.cfg = ExperimentConfig.model_validate(config)
         self.mode = self.cfg.metric.mode
         self.space = self.cfg.space()
+        # Counted once, without building the grid: status() is polled twice a second.
+        self._grid_size = (math.prod(len(grid_values(p)) for p in self.space.values())
+                           if self.cfg.sampler.type == "grid" else None)
         self.sampler = make_sampler(self.cfg.sampler, self.space, seed=self.cfg.seed, mode=self.mode)
         self.pruner = make_pruner(self.cfg.pruner, mode=self.mode, seed=self.cfg.seed)
         self.unit = getattr(self.cfg.pruner, "progress", "epoch")
@@ -318,7 +322,7 @@ class SchedulerCore:
         }
 
     def expected_trials(self) -> Optional[int]:
-        n = len(grid_points(self.cfg.space())) if self.cfg.sampler.type == "grid" else None
+        n = self._grid_size
         cap = self.cfg.budget.max_trials
         if n is None:
             return cap
