@@ -11,11 +11,11 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A real local Ray instance of 2 CPUs, its own (never another cluster's), for one test module."""
+    """A real local Ray instance of 2 CPUs and no GPU, its own (never another cluster's), for one module."""
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="ERROR")
     yield ray
     ray.shutdown()

@@ -8,13 +8,9 @@ import statistics
 
 import pytest
 import yaml
+from rich.console import Console
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_AUTH_MODE", "token")
-
-from rich.console import Console  # noqa: E402
-
-from raybench.suite import load_suite, run_suite  # noqa: E402
+from raybench.suite import load_suite, run_suite
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -35,18 +31,6 @@ TINY = {
     # Any gain under 99 % counts as none: the rule stops after the second value, and 3 never runs.
     "converge": {"metric": "jct_s", "threshold": 0.99, "k": 1},
 }
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    # address="local": a cluster of our own, never one another process happens to be running here
-    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="ERROR")
-    yield ray
-    ray.shutdown()
 
 
 def suite_file(tmp_path, spec, name="suite.yaml"):
