@@ -113,7 +113,7 @@ class EventLog:
     def append(self, event: Mapping[str, Any], *, sync: Optional[bool] = None) -> None:
         """Append one event and flush it to the OS; fsync too when `sync` is true.
 
-        sync=None fsyncs everything except high-rate events (report, decision, energy_sample, warning).
+        sync=None fsyncs the run's milestones only (events._types.SYNCED_EVENTS).
         """
         kind = event.get("event")
         if not isinstance(kind, str) or not isinstance(event.get("t"), (int, float)):

@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from raybench.core.state import ExperimentState, fold
 from raybench.events import _types as ev
 from raybench.events._reader import Damage
-from raybench.events._trials import TRIAL_STATES, TrialRow, better, derive_trials, is_number, metric_spec
+from raybench.events._trials import TRIAL_STATES, TrialRow, derive_trials, is_number
 from raybench.events.export import jsonable
 
 SUMMARY_SCHEMA = 1
@@ -25,10 +26,17 @@ class RunFacts:
     """What every built-in section needs, computed once."""
 
     events: Sequence[Mapping[str, Any]]
+    state: ExperimentState
     rows: Sequence[TrialRow]
-    metric: str
-    mode: str
     start_t: Optional[float]
+
+    @property
+    def metric(self) -> str:
+        return self.state.metric
+
+    @property
+    def mode(self) -> str:
+        return self.state.mode.value
 
 
 def _t(e: Mapping[str, Any]) -> Optional[float]:
@@ -88,36 +96,20 @@ def section_trials(f: RunFacts) -> dict[str, Any]:
     return {"trials": trials}
 
 
-def _ranked(f: RunFacts) -> list[TrialRow]:
-    """Completed and pruned trials with a metric, in the order they ended."""
-    done = [r for r in f.rows if r.status in ("completed", "pruned") and is_number(r.best_metric)]
-    return sorted(done, key=lambda r: (r.ended_t if r.ended_t is not None else float("inf"), r.trial_id))
-
-
 def section_best(f: RunFacts) -> dict[str, Any]:
-    """The best trial: the scheduler's choice, whose final model was tested; a tie goes to the first to end.
-
-    Completed trials are ranked by their final value, because that is the model the test sees. Only
-    when no trial completed are pruned trials ranked by their best value.
-    """
-    is_better = better(f.mode)
-    best: Optional[TrialRow] = None
-    ranked = _ranked(f)
-    completed = [r for r in ranked if r.status == "completed" and is_number(r.final_metric)]
-    key = (lambda r: r.final_metric) if completed else (lambda r: r.best_metric)
-    for r in completed or ranked:
-        if best is None or is_better(key(r), key(best)):  # type: ignore[arg-type]
-            best = r
+    """The best trial by the one rule (raybench.core.state.ExperimentState.best): completed trials by their
+    final value, the model that is tested; only when none completed, pruned trials by their best value."""
+    best = f.state.best()
     if best is None:
         return {"best": None}
     return {"best": {
         "trial_id": best.trial_id,
         "config": dict(best.config),
-        "val_metric": best.final_metric if best.status == "completed" else best.best_metric,
+        "val_metric": f.state.best_value(),
         "metric": f.metric,
         "mode": f.mode,
         "basis": BEST_BASIS,
-        "status": best.status,
+        "status": best.status.value,
         "test_accuracy": best.test_metrics.get("test_accuracy"),
     }}
 
@@ -125,14 +117,14 @@ def section_best(f: RunFacts) -> dict[str, Any]:
 def section_anytime(f: RunFacts) -> dict[str, Any]:
     """Best-so-far against seconds since the start: one point per trial end (failed ones included, where
     the best stays as it was), so a plot can step through every moment the best could change."""
-    is_better = better(f.mode)
+    mode = f.state.mode
     ended = sorted((r for r in f.rows if r.ended_t is not None), key=lambda r: (r.ended_t, r.trial_id))
     best: Optional[float] = None
     best_id: Optional[int] = None
     points = []
     for r in ended:
         if r.status in ("completed", "pruned") and is_number(r.best_metric):
-            if best is None or is_better(r.best_metric, best):  # type: ignore[arg-type]
+            if mode.better(r.best_metric, best):  # type: ignore[arg-type]
                 best, best_id = r.best_metric, r.trial_id
         t_s = r.ended_t - f.start_t if f.start_t is not None else None  # type: ignore[operator]
         points.append({"t_s": t_s, "trial_id": r.trial_id, "status": r.status, "best": best, "best_trial_id": best_id})
@@ -171,12 +163,13 @@ SECTIONS: tuple[Callable[[RunFacts], dict[str, Any]], ...] = (
 )
 
 
-def run_facts(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None) -> RunFacts:
-    metric, mode = metric_spec(events)
+def run_facts(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None,
+              state: Optional[ExperimentState] = None) -> RunFacts:
+    state = fold(events) if state is None else state
     starts = [_t(e) for e in events if e.get("event") == ev.EXPERIMENT_START]
     times = [t for t in map(_t, events) if t is not None]
     start_t = starts[0] if starts and starts[0] is not None else (times[0] if times else None)
-    return RunFacts(events, derive_trials(events) if rows is None else rows, metric, mode, start_t)
+    return RunFacts(events, state, derive_trials(state) if rows is None else rows, start_t)
 
 
 def derive_summary(
@@ -185,15 +178,16 @@ def derive_summary(
     damage: Sequence[Damage] = (),
     extra: Sequence[Section] = (),
     rows: Optional[Sequence[TrialRow]] = None,
+    state: Optional[ExperimentState] = None,
 ) -> dict[str, Any]:
     """summary.json as a dict of plain JSON values.
 
     extra: more sections, each a function of the event list (or a ready dict) returning top-level keys;
     a key that clashes with an existing one raises ValueError rather than silently replacing it.
-    rows: the derive_trials result, when the caller already has it.
+    rows, state: the derive_trials result and the folded state, when the caller already has them.
     """
     events = list(events)
-    facts = run_facts(events, rows)
+    facts = run_facts(events, rows, state)
     summary: dict[str, Any] = {"schema": SUMMARY_SCHEMA}
     for section in SECTIONS:
         summary.update(section(facts))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from raybench.core.state import fold
 from raybench.errors import RunDirError
 from raybench.events._atomic import atomic_write_text
 from raybench.events._energy import section_energy
@@ -70,9 +71,10 @@ def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Secti
     """
     d = Path(run_dir)
     read = read_events(run_log(d))
-    rows = derive_trials(read.events)
+    state = fold(read.events)
+    rows = derive_trials(state)
     energy = section_energy(read.events, rows)
-    summary = derive_summary(read.events, damage=read.damage, extra=[energy, *extra], rows=rows)
+    summary = derive_summary(read.events, damage=read.damage, extra=[energy, *extra], rows=rows, state=state)
     try:
         atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows))
         atomic_write_text(d / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False) + "\n")
