@@ -34,7 +34,8 @@ class TrialWorker:
         self.worker = worker
         self.threads = shape.threads
         self.device = shape.device
-        self.reserved = shape.resources()  # what Ray reserved for this actor
+        # What Ray reserved for this actor, as the energy actor splits idle power (TPUs draw no node power).
+        self.reserved = {k: v for k, v in shape.resources().items() if k != "tpus"}
         self.pid = os.getpid()
         self.node_id = ray.get_runtime_context().get_node_id()
         self.energy_actor_name = energy_actor_name(run_id, self.node_id) if run_id else None

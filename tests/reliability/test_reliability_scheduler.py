@@ -6,8 +6,8 @@ import pytest
 from rb_helpers import experiment
 from rel_helpers import ended_once
 
-from raybench.events import read_events
 from raybench.core import Finished
+from raybench.events import read_events
 from raybench.runtime._scheduler import LiveScheduler
 
 pytestmark = pytest.mark.timeout(60)

@@ -31,11 +31,13 @@ def domain_j(sample: Mapping[str, Any]) -> dict[str, float]:
 
 
 def provenance_kind(backend: Any) -> str:
-    """'measured', 'estimated' or 'none' for one provenance value, which may be a backend name
+    """'measured', 'estimated', 'replayed' or 'none' for one provenance value, which may be a backend name
     (powercap, nvml, estimate) or already a kind."""
     name = str(backend or "").strip().lower()
     if name in _NO_BACKEND:
         return "none"
+    if name == "replayed":  # raybench replay: the source's joules, re-timed
+        return "replayed"
     return "estimated" if name in _ESTIMATED_BACKENDS else "measured"
 
 
@@ -49,7 +51,7 @@ def energy_provenance(samples: list[Mapping[str, Any]]) -> str:
     kinds.discard("none")
     if not kinds:
         return "none"
-    return " + ".join(sorted(kinds, key=("measured", "estimated").index))
+    return " + ".join(sorted(kinds, key=("measured", "estimated", "replayed").index))
 
 
 def cumulative_energy(samples: list[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
