@@ -17,7 +17,7 @@ import numpy as np
 from raybench.search import space as sp
 from raybench.search.samplers._base import Config, Sampler, clip_float, trial_rng
 from raybench.search.samplers._random import draw_config
-from raybench.search.samplers._tpe import parzen
+from raybench.search.samplers._tpe import joint, parzen
 from raybench.search.samplers._tpe._trials import DONE, PENDING, TrialTable
 
 # Trials older than the most recent RECENT_TRIALS of a group weigh less, down to 1/n
@@ -41,7 +41,7 @@ class TPESampler(Sampler):
 
     def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: str = "max",
                  n_startup_trials: int = 10, gamma: float = 0.1, n_ei_candidates: int = 24,
-                 constant_liar: bool = True) -> None:
+                 constant_liar: bool = True, multivariate: bool = False) -> None:
         super().__init__(space, seed=seed, mode=mode)
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be an int >= 0, got {n_startup_trials!r}")
@@ -54,9 +54,13 @@ class TPESampler(Sampler):
         self._n_startup_trials = n_startup_trials
         self._gamma = float(gamma)
         self._n_ei_candidates = n_ei_candidates
+        if not isinstance(multivariate, bool):
+            raise ValueError(f"multivariate must be true or false, got {multivariate!r}")
         self._constant_liar = constant_liar
+        self._multivariate = multivariate
         self._params = list(self._space.values())
         self._layout = parzen.Layout.of(self._params)
+        self._joint_layout = joint.JointLayout.of(self._params)
         self._table = TrialTable(len(self._params))
 
     def _propose(self, trial_id: int) -> Config:
@@ -66,6 +70,13 @@ class TPESampler(Sampler):
             return draw_config(self._space, rng)
         good, bad = self._split(done)
         table = self._table
+        groups = [(table.configs(good), recency_weights(len(good))), (table.configs(bad), recency_weights(len(bad)))]
+        if self._multivariate:
+            model = joint.fit(self._joint_layout, groups)
+            candidates = model.sample(rng, self._n_ei_candidates, group=0)
+            log_l, log_g = model.log_pdf(candidates)
+            chosen = candidates[int(np.argmax(log_l - log_g))]
+            return {name: to_external(p, x) for (name, p), x in zip(self._space.items(), chosen)}
         estimators = parzen.fit(self._layout, [(table.configs(good), recency_weights(len(good))),
                                                (table.configs(bad), recency_weights(len(bad)))])
         candidates = estimators.sample(rng, self._n_ei_candidates, group=0)
