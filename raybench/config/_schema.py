@@ -111,6 +111,9 @@ class TPESamplerSpec(_Strict):
     gamma: float = Field(0.1, gt=0, lt=1)
     n_ei_candidates: int = Field(24, ge=1)
     constant_liar: bool = True
+    multivariate: bool = Field(False, description="joint kernels over all parameters instead of one per parameter")
+    warm_start: list[str] = Field(default_factory=list,
+                                  description="directories of earlier runs whose finished trials seed the model")
 
 
 SamplerSpec = Annotated[Union[GridSamplerSpec, RandomSamplerSpec, TPESamplerSpec], Field(discriminator="type")]
