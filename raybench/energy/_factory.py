@@ -112,7 +112,8 @@ def open_gpu_backend(kind: str = "auto") -> GpuBackend:
     probe = probe_nvml()
     if probe.available:
         return NvmlGpus()
-    say_once("no-gpu", "no NVIDIA GPU visible through NVML; GPU energy reads 0 J", level=logging.INFO)
+    why = (probe.detail or "NVML reports no GPU").split("; check `nvidia")[0].split("; set energy.gpu")[0]
+    say_once("no-gpu", f"no NVIDIA GPU measured ({why}); GPU energy reads 0 J", level=logging.INFO)
     return NullGpus()
 
 

@@ -118,7 +118,8 @@ def attribute_interval(sample: Mapping[str, Any], baseline: Mapping[str, Any] | 
     dt = max(float(sample["t1"]) - float(sample["t0"]), 0.0)
     reserved = _consumers(sample, "reserved", "phase_reserved")
     cpu_s = _consumers(sample, "trial_cpu_s", "phase_cpu_s")
-    ids = sorted(set(reserved) | set(cpu_s) | set(int_keys(sample.get("trial_gpu_j"))), key=str)
+    extras = _consumers(sample, "trial_gpu_extra_j", "phase_gpu_extra_j")
+    ids = sorted(set(reserved) | set(cpu_s) | set(int_keys(sample.get("trial_gpu_j"))) | set(extras), key=str)
     held = _held(sample, ids, dt)
     acc: dict[Consumer, dict[str, float]] = {c: dict.fromkeys(TRIAL_KEYS, 0.0) for c in ids}
     idle_by = {c: dict.fromkeys(DOMAINS, 0.0) for c in ids}

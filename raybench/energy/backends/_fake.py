@@ -109,7 +109,9 @@ class FakeGpu:
     uuid: str
     name: str = "Fake GPU"
     energy_mj: Optional[float] = 0.0  # None: no energy counter (pre-Volta)
-    power_mw: float = 50_000.0
+    power_mw: Optional[float] = 50_000.0  # None: no power reading (the device cannot be read)
+    mig: tuple[str, ...] = ()  # MIG slice UUIDs ("MIG-..."), when MIG mode is on
+    broken: bool = False  # every call on it fails (a device that fell off the bus)
 
 
 class FakeNvml:
@@ -129,7 +131,10 @@ class FakeNvml:
     def _gpu(self, handle: Any) -> FakeGpu:
         if not self.initialized:
             raise self._err(self._nv.NVML_ERROR_UNINITIALIZED)
-        return self.gpus[handle]
+        g = self.gpus[handle[0] if isinstance(handle, tuple) else handle]
+        if g.broken:
+            raise self._err(self._nv.NVML_ERROR_GPU_IS_LOST)
+        return g
 
     def nvmlInit(self) -> None:
         if self.init_error is not None:
@@ -151,8 +156,17 @@ class FakeNvml:
             raise self._err(self._nv.NVML_ERROR_INVALID_ARGUMENT)
         return i
 
-    def nvmlDeviceGetUUID(self, handle: int) -> str:
-        return self._gpu(handle).uuid
+    def nvmlDeviceGetUUID(self, handle: Any) -> str:
+        g = self._gpu(handle)
+        return g.mig[handle[1]] if isinstance(handle, tuple) else g.uuid
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, handle: int) -> int:
+        return len(self._gpu(handle).mig)
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: int, j: int) -> tuple[int, int]:
+        if not 0 <= j < len(self._gpu(handle).mig):
+            raise self._err(self._nv.NVML_ERROR_NOT_FOUND)
+        return (handle, j)
 
     def nvmlDeviceGetName(self, handle: int) -> str:
         return self._gpu(handle).name
@@ -164,7 +178,10 @@ class FakeNvml:
         return int(g.energy_mj)
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
-        return int(self._gpu(handle).power_mw)
+        g = self._gpu(handle)
+        if g.power_mw is None:
+            raise self._err(self._nv.NVML_ERROR_NOT_SUPPORTED)
+        return int(g.power_mw)
 
     def functions(self) -> dict[str, Any]:
         names = [n for n in dir(self) if n.startswith("nvml")]
