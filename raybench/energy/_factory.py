@@ -93,6 +93,10 @@ def open_cpu_backend(
 def _fill_dram(backend: CpuBackend, ram_w_per_gb: float) -> CpuBackend:
     if "dram" in backend.provenance:
         return backend
+    if getattr(backend, "dram_in_cpu", False):
+        say_once(f"dram-in-psys-{backend.name}", "RAPL measures the platform (psys), which holds the memory: DRAM is "
+                 "inside the cpu figure and not counted or estimated again", level=logging.INFO)
+        return backend
     say_once(
         f"no-dram-{backend.name}",
         f"{backend.name} has no DRAM counter (usual on AMD); DRAM energy is estimated at {ram_w_per_gb} W/GB",

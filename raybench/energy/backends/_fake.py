@@ -24,7 +24,9 @@ class FakePowercap:
         os.makedirs(os.path.join(root, "devices"), exist_ok=True)
 
     # ---- building ----
-    def add_zone(self, entry: str, name: str, *, energy_uj: int = 0, max_energy_range_uj: int = DEFAULT_RANGE_UJ) -> str:
+    def add_zone(self, entry: str, name: str, *, energy_uj: int = 0, max_energy_range_uj: int = DEFAULT_RANGE_UJ,
+                 power_limit_uw: Optional[int] = None) -> str:
+        """One zone; `power_limit_uw` writes constraint_0_power_limit_uw (PL1), as most packages publish it."""
         parent = entry.rsplit(":", 1)[0]
         base = self._dirs[parent] if parent in self._dirs else os.path.join(self.root, "devices")
         path = os.path.join(base, entry)
@@ -32,6 +34,9 @@ class FakePowercap:
         self._write(os.path.join(path, "name"), name)
         self._write(os.path.join(path, "max_energy_range_uj"), str(max_energy_range_uj))
         self._write(os.path.join(path, "energy_uj"), str(energy_uj))
+        if power_limit_uw is not None:
+            self._write(os.path.join(path, "constraint_0_power_limit_uw"), str(int(power_limit_uw)))
+            self._write(os.path.join(path, "constraint_0_name"), "long_term")
         link = os.path.join(self.root, entry)
         if not os.path.lexists(link):
             os.symlink(os.path.relpath(path, self.root), link)
