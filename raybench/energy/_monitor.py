@@ -71,7 +71,8 @@ class NodeMonitor:
         """A monitor with the backends an EnergySpec (raybench.config) asks for; it reopens them after a read error."""
         def cpu() -> CpuBackend:
             return open_cpu_backend(spec.backend, powercap_root=spec.powercap_root, cpu_tdp_w=spec.cpu_tdp_w,
-                                    cpu_idle_fraction=spec.cpu_idle_fraction, ram_w_per_gb=spec.ram_w_per_gb)
+                                    cpu_idle_fraction=spec.cpu_idle_fraction, ram_w_per_gb=spec.ram_w_per_gb,
+                                    dram_w_per_dimm=spec.dram_w_per_dimm)
 
         def gpu() -> GpuBackend:
             return open_gpu_backend(spec.gpu)
