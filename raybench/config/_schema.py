@@ -224,9 +224,12 @@ class EnergySpec(_Strict):
     interval_s: float = Field(1.0, gt=0, le=60)
     baseline_s: float = Field(3.0, ge=0, le=600, description="idle baseline measured before the first trial")
     powercap_root: str = "/sys/class/powercap"
-    cpu_tdp_w: Optional[float] = Field(None, gt=0, description="estimator: package TDP; default 10 W per core")
+    cpu_tdp_w: Optional[float] = Field(
+        None, gt=0, description="estimator: TDP of all sockets; default RAPL PL1, the CPU table, or W per physical core")
     cpu_idle_fraction: float = Field(0.3, ge=0, le=1, description="estimator: idle draw as a fraction of TDP")
-    ram_w_per_gb: float = Field(0.375, ge=0, description="estimator: DRAM power per GB installed")
+    dram_w_per_dimm: float = Field(3.0, ge=0, description="estimator: DRAM power per memory module")
+    ram_w_per_gb: Optional[float] = Field(
+        None, ge=0, description="estimator: DRAM power per GB installed, instead of the per-DIMM model")
 
 
 class CostSpec(_Strict):
