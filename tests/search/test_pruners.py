@@ -16,6 +16,8 @@ from raybench.search.decision import Action
 from raybench.search.pruners import (
     PRUNERS,
     ASHAPruner,
+    HyperbandPruner,
+    LearningCurvePruner,
     MedianPruner,
     NoPruner,
     PercentilePruner,
@@ -312,6 +314,13 @@ FACTORIES = {
     "asha-epoch": lambda mode: ASHAPruner(mode=mode, grace_period=1, reduction_factor=2, max_t=16),
     "asha-brackets": lambda mode: ASHAPruner(mode=mode, grace_period=1, reduction_factor=2, max_t=16, brackets=3),
     "asha-time": lambda mode: ASHAPruner(mode=mode, unit="time_s", grace_period=0.5, reduction_factor=3, max_t=20),
+    "hyperband-epoch": lambda mode: HyperbandPruner(mode=mode, min_resource=1, max_resource=16, reduction_factor=2),
+    "hyperband-time": lambda mode: HyperbandPruner(mode=mode, unit="time_s", min_resource=0.5, max_resource=20,
+                                                   reduction_factor=3, seed=4),
+    # Two families (one and two shape parameters) keep the property tests fast; max_t past most progress.
+    "learning-curve": lambda mode: LearningCurvePruner(mode=mode, max_t=30, families=("exp3", "janoschek")),
+    "learning-curve-time": lambda mode: LearningCurvePruner(mode=mode, unit="time_s", max_t=12, margin=0.1,
+                                                            families=("pow3",)),
 }
 
 # (trial, progress step, value, complete the trial after this report)
@@ -353,6 +362,9 @@ def test_flipping_mode_and_the_sign_of_values_changes_no_decision(kind: str, eve
         ra, rb = a.reason, b.reason
         assert (ra.progress, ra.n_peers, ra.rung) == (rb.progress, rb.n_peers, rb.rung)
         assert ra.value == _negated(rb.value) and ra.cutoff == _negated(rb.cutoff)
+        assert (ra.probability, ra.families) == (rb.probability, rb.families)
+        assert ra.predicted == _negated(rb.predicted)
+        assert (ra.interval_low, ra.interval_high) == (_negated(rb.interval_high), _negated(rb.interval_low))
 
 
 @pytest.mark.parametrize("kind", sorted(FACTORIES))

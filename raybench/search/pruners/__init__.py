@@ -4,6 +4,8 @@ none: every trial runs to its end.
 median: stop a trial whose best value so far is worse than the median of its peers at the same step.
 percentile: the same, keeping the top `percentile` % instead of half.
 asha: asynchronous successive halving over rungs grace_period * reduction_factor**k.
+hyperband: brackets of successive halving, a trial's bracket drawn from a seeded hash.
+learning_curve: stop a trial whose extrapolated final value is unlikely to beat the best so far.
 
 Every decision carries its reason (rule, progress, unit, value, cutoff, n_peers, rung, a sentence);
 docs/pruners.md gives each rule's exact statistic.
@@ -11,9 +13,12 @@ docs/pruners.md gives each rule's exact statistic.
 
 from raybench.search.pruners._asha import ASHAPruner
 from raybench.search.pruners._base import Pruner
+from raybench.search.pruners._hyperband import HyperbandPruner
+from raybench.search.pruners._learning_curve import LearningCurvePruner
 from raybench.search.pruners._median import MedianPruner
 from raybench.search.pruners._none import NoPruner
 from raybench.search.pruners._percentile import PercentilePruner
 from raybench.search.pruners._registry import PRUNERS, make_pruner
 
-__all__ = ["PRUNERS", "ASHAPruner", "MedianPruner", "NoPruner", "PercentilePruner", "Pruner", "make_pruner"]
+__all__ = ["PRUNERS", "ASHAPruner", "HyperbandPruner", "LearningCurvePruner", "MedianPruner", "NoPruner", "PercentilePruner", "Pruner",
+           "make_pruner"]
