@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="write a run's events as JSON lines or CSV")
     ex.add_argument("run_dir", metavar="RUN_DIR")
-    ex.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    ex.add_argument("--format", choices=["jsonl", "csv", "codecarbon"], default="jsonl")
     ex.add_argument("--output", "-o", help="file to write (default: standard output)")
 
     cmp_ = sub.add_parser("compare", help="show runs side by side")

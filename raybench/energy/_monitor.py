@@ -132,6 +132,9 @@ class NodeMonitor:
             self._reg.end(("startup", int(trial_id)), t, None, table)
         self._reg.end((phase, int(trial_id)), t, seq, table)
 
+    def is_tracked(self, trial_id: int, phase: str = "trial") -> bool:
+        return (phase, int(trial_id)) in self._reg.live
+
     @property
     def tracked(self) -> tuple[int, ...]:
         return tuple(tid for phase, tid in self._reg.live if phase == "trial")

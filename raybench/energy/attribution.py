@@ -49,6 +49,7 @@ class EnergyLedger:
         self._trials: dict[int, dict[str, float]] = {}
         self._ranges: dict[int, dict[str, float]] = {}
         self._trial_kinds: dict[int, dict[str, set[str]]] = {}
+        self._trial_idle: dict[int, dict[str, float]] = {}
         self._phases = dict.fromkeys(PHASES, 0.0)
         self._unattributed = dict.fromkeys(DOMAINS, 0.0)
         self._unattributed_idle = 0.0
@@ -80,7 +81,9 @@ class EnergyLedger:
             rng = self._ranges.setdefault(tid, dict.fromkeys(RANGE_KEYS, 0.0))
             idle = a.idle_by_domain.get(tid, {})
             kinds = self._trial_kinds.setdefault(tid, {d: set() for d in DOMAINS})
+            idle_acc = self._trial_idle.setdefault(tid, dict.fromkeys(DOMAINS, 0.0))
             for d in DOMAINS:
+                idle_acc[d] += idle.get(d, 0.0)
                 lo, hi = lo_hi[d]
                 rng["active_low_j"] += parts[f"{d}_j"] * lo
                 rng["active_high_j"] += parts[f"{d}_j"] * hi
@@ -115,6 +118,10 @@ class EnergyLedger:
     def trial_range(self, trial_id: int) -> dict[str, float]:
         """active_low_j, active_high_j, idle_low_j, idle_high_j: equal to the figures where all was measured."""
         return dict(self._ranges.get(int(trial_id), dict.fromkeys(RANGE_KEYS, 0.0)))
+
+    def trial_idle_by_domain(self, trial_id: int) -> dict[str, float]:
+        """A trial's idle_reserved_j split by domain (cpu, dram, gpu)."""
+        return dict(self._trial_idle.get(int(trial_id), dict.fromkeys(DOMAINS, 0.0)))
 
     def trial_provenance(self, trial_id: int) -> str:
         """measured, estimated, mixed or none, over every domain that gave this trial energy."""

@@ -191,9 +191,8 @@ class Driver:
     def _spawn(self, slot: int) -> None:
         from raybench.runtime.actors import TrialActor
 
-        energy_on = self.cfg.energy.backend != "none" or self.cfg.energy.gpu != "none"
         actor = TrialActor.options(**self.shape.ray_options(), scheduling_strategy="SPREAD").remote(
-            slot, self.shape, run_id=self.run_id if energy_on else None)
+            slot, self.shape, run_id=self._energy_run_id())
         self._actors.append(actor)
         self.workers[actor.run.remote(self.scheduler)] = (slot, actor)
 
@@ -280,9 +279,15 @@ class Driver:
 
         # The same shape as a trial's (TPU and memory included); only the memory watchdog is off, since the
         # final test is not a trial the limit could fail.
-        actor = TrialActor.options(**self.shape.ray_options()).remote(-1, self.shape, memory_limit=False)
+        actor = TrialActor.options(**self.shape.ray_options()).remote(-1, self.shape, run_id=self._energy_run_id(),
+                                                                      memory_limit=False)
         self._actors.append(actor)
         return actor
+
+    def _energy_run_id(self) -> Optional[str]:
+        """The run id by which trial actors find their node's energy actor, or None when nothing is measured."""
+        on = self.cfg.energy.backend != "none" or self.cfg.energy.gpu != "none"
+        return self.run_id if on else None
 
     def _test_failed(self, e: BaseException) -> None:
         self.scheduler.emit_event.remote({"event": "warning", "t": time.time(), "code": "test_failed",

@@ -11,6 +11,7 @@ import traceback
 from typing import Optional
 
 from raybench.core.records import Assignment, BestTrial, Finished, WorkerShape
+from raybench.runtime._energy_node import track_trial, trial_warm, untrack_trial
 from raybench.runtime._names import energy_actor_name
 from raybench.runtime._watchdog import MemoryWatchdog
 from raybench.search.decision import Action
@@ -86,8 +87,9 @@ class TrialWorker:
         self._trial_id = tid
         self.watchdog.arm()
         energy = self._energy_actor()
+        reserved = {**self.reserved, "gpu_ids": _visible_gpus()}
         if energy is not None:
-            energy.track.remote(tid, self.pid, {**self.reserved, "gpu_ids": _visible_gpus()})
+            track_trial(energy, tid, self.pid, reserved)  # acknowledged; a process's first trial starts in "startup"
         t_start = time.time()
         status = "completed"
         try:
@@ -95,6 +97,8 @@ class TrialWorker:
                                       device=self.device, experiment_seed=a.experiment_seed, space=a.space)
             if a.checkpoint is not None:
                 workload.load_state(a.checkpoint)
+            if energy is not None:
+                trial_warm(energy, tid, self.pid, reserved)  # the process's start-up (imports, data) ends here
             epochs = a.epochs
             for epoch in range(a.from_step + 1, epochs + 1):
                 train = workload.train_epoch(epoch)
@@ -112,7 +116,7 @@ class TrialWorker:
         finally:
             self.watchdog.disarm()
             if energy is not None:
-                energy.untrack.remote(tid)
+                untrack_trial(energy, tid)
             self._trial_id = None
         return Finished(tid, status, self.watchdog.peak_mb)
 
@@ -120,14 +124,22 @@ class TrialWorker:
         """Test accuracy of the best configuration: its final checkpoint, or a seeded retrain without one."""
         from raybench.workloads import build_workload
 
-        workload = build_workload(best.task, best.config, seed=best.seed, threads=self.threads,
-                                  device=self.device, experiment_seed=best.experiment_seed, space=best.space)
-        if best.checkpoint is not None:
-            workload.load_state(best.checkpoint)
-        else:
-            for epoch in range(1, best.task["epochs"] + 1):
-                workload.train_epoch(epoch)
-        return workload.test()
+        energy = self._energy_actor()
+        if energy is not None:  # the final test has its own energy bucket
+            track_trial(energy, best.trial_id, self.pid, {**self.reserved, "gpu_ids": _visible_gpus()},
+                        phase="final_test")
+        try:
+            workload = build_workload(best.task, best.config, seed=best.seed, threads=self.threads,
+                                      device=self.device, experiment_seed=best.experiment_seed, space=best.space)
+            if best.checkpoint is not None:
+                workload.load_state(best.checkpoint)
+            else:
+                for epoch in range(1, best.task["epochs"] + 1):
+                    workload.train_epoch(epoch)
+            return workload.test()
+        finally:
+            if energy is not None:
+                untrack_trial(energy, best.trial_id, phase="final_test")
 
     def ping(self) -> str:
         return self.node_id
