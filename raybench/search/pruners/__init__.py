@@ -3,7 +3,8 @@
 none: every trial runs to its end.
 median: stop a trial whose best value so far is worse than the median of its peers at the same step.
 percentile: the same, keeping the top `percentile` % instead of half.
-asha: asynchronous successive halving over rungs grace_period * reduction_factor**k.
+asha: asynchronous successive halving over rungs grace_period * reduction_factor**k; variant promotion pauses
+    trials at rungs and promotes the top 1/reduction_factor (PromotionASHAPruner.next_promotion).
 hyperband: brackets of successive halving, a trial's bracket drawn from a seeded hash.
 learning_curve: stop a trial whose extrapolated final value is unlikely to beat the best so far.
 
@@ -12,6 +13,7 @@ docs/pruners.md gives each rule's exact statistic.
 """
 
 from raybench.search.pruners._asha import ASHAPruner
+from raybench.search.pruners._asha_promotion import Promotion, PromotionASHAPruner
 from raybench.search.pruners._base import Pruner
 from raybench.search.pruners._hyperband import HyperbandPruner
 from raybench.search.pruners._learning_curve import LearningCurvePruner
@@ -20,5 +22,6 @@ from raybench.search.pruners._none import NoPruner
 from raybench.search.pruners._percentile import PercentilePruner
 from raybench.search.pruners._registry import PRUNERS, make_pruner
 
-__all__ = ["PRUNERS", "ASHAPruner", "HyperbandPruner", "LearningCurvePruner", "MedianPruner", "NoPruner", "PercentilePruner", "Pruner",
+__all__ = ["PRUNERS", "ASHAPruner", "HyperbandPruner", "LearningCurvePruner", "MedianPruner", "NoPruner", "PercentilePruner", "Promotion",
+           "PromotionASHAPruner", "Pruner",
            "make_pruner"]
