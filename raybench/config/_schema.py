@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from raybench.search import space as sp
 
@@ -116,7 +116,34 @@ class TPESamplerSpec(_Strict):
                                   description="directories of earlier runs whose finished trials seed the model")
 
 
-SamplerSpec = Annotated[Union[GridSamplerSpec, RandomSamplerSpec, TPESamplerSpec], Field(discriminator="type")]
+class OptunaSamplerSpec(_Strict):
+    """Any Optuna sampler, by its name in optuna.samplers or as 'module:Class' (needs raybench[optuna])."""
+
+    type: Literal["optuna"]
+    name: str = Field("TPESampler", validate_default=True)
+    options: dict[str, Any] = Field(default_factory=dict, validate_default=True,
+                                    description="keyword arguments of the sampler class")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from raybench.search.samplers._optuna import sampler_class
+
+        sampler_class(v)  # optuna installed, and the name is a sampler class
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _accepted(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from raybench.search.samplers._optuna import check_sampler
+
+        if "name" in info.data:  # else the name's own error is reported
+            check_sampler(info.data["name"], v)
+        return v
+
+
+SamplerSpec = Annotated[Union[GridSamplerSpec, RandomSamplerSpec, TPESamplerSpec, OptunaSamplerSpec],
+                        Field(discriminator="type")]
 
 
 # ---- pruners -------------------------------------------------------------------------------

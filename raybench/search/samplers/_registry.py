@@ -9,10 +9,13 @@ from raybench.search import space as sp
 from raybench.search._registry import keyword_options, resolve
 from raybench.search.samplers._base import Sampler
 from raybench.search.samplers._grid import GridSampler
+from raybench.search.samplers._optuna import OptunaSampler
 from raybench.search.samplers._random import RandomSampler
 from raybench.search.samplers._tpe import TPESampler
 
-SAMPLERS: dict[str, type[Sampler]] = {"grid": GridSampler, "random": RandomSampler, "tpe": TPESampler}
+# "optuna" drives any Optuna sampler; optuna itself is imported only when one is built (an optional extra).
+SAMPLERS: dict[str, type[Sampler]] = {"grid": GridSampler, "optuna": OptunaSampler, "random": RandomSampler,
+                                      "tpe": TPESampler}
 
 
 def make_sampler(spec: Any, space: Mapping[str, sp.Param], *, seed: int, mode: str) -> Sampler:
