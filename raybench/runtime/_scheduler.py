@@ -32,6 +32,7 @@ class LiveScheduler(SchedulerCore):
         ck = config.checkpoints
         self.store = CheckpointStore(run_dir, fsync=ck.fsync) if ck.persist else None
         self._last_sample: dict[str, Mapping[str, Any]] = {}  # node -> its latest energy_sample
+        self._notices: list[str] = []  # one-liners for the driver's console, drained by status()
         log = EventLog.open(os.path.join(run_dir, EVENTS_FILE), resume=resume)
         Writer.here(driver_pid, driver_started).save(run_dir)
         super().__init__(config, log, prior=log.recovered.events if resume else ())
@@ -98,6 +99,18 @@ class LiveScheduler(SchedulerCore):
                 and step < self.cfg.task.epochs and self.checkpoints.get(trial_id, (0, None))[1] is checkpoint):
             self.store.save(trial_id, step, checkpoint)
         return action
+
+    # ---- the console ---------------------------------------------------------------------------
+
+    def memory_exceeded(self, trial_id: int, rss_mb: float) -> None:
+        super().memory_exceeded(trial_id, rss_mb)
+        self._notices.append(f"trial {trial_id} failed: it used {rss_mb:.0f} MB, over workers.memory_mb = "
+                             f"{self.cfg.workers.memory_mb}; raise workers.memory_mb or shrink the model")
+
+    def status(self) -> dict[str, Any]:
+        st = super().status()
+        st["notices"], self._notices = self._notices, []
+        return st
 
     # ---- energy gaps -----------------------------------------------------------------------------
 
