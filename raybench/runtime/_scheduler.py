@@ -133,9 +133,10 @@ class LiveScheduler(SchedulerCore):
             energy[d] = float(j or 0.0) / last_dt * dt if was != "none" else 0.0
             prov[d] = "estimated" if was != "none" else "none"
         domains = [d for d, p in prov.items() if p == "estimated"]
+        gpu_j = {i: float(j or 0.0) / last_dt * dt for i, j in (last.get("gpu_j") or {}).items()}
         self.emit("energy_sample", node_id=node_id, t0=t0, t1=t1, energy_j=energy, provenance=prov,
                   node_cpu_s=0.0, node_resources=dict(last.get("node_resources") or {}), trial_cpu_s={},
-                  reserved={}, held_s={}, gap={"domains": domains, "error": reason},
+                  trial_gpu_j={}, gpu_j=gpu_j, reserved={}, held_s={}, gap={"domains": domains, "error": reason},
                   estimate_range={d: list(GAP_RANGE) for d in domains})
         self.emit("warning", code="energy_gap", node_id=node_id, t0=t0, t1=t1,
                   message=f"node {str(node_id)[:8]}: no energy measured for {dt:.1f} s ({reason}); estimated from "

@@ -103,3 +103,25 @@ def test_a_damaged_checkpoint_restarts_its_trial_from_the_first_epoch(tmp_path):
     r = core(tmp_path, resume=True)
     r.start(run_id="r", env={}, requested=1, effective=1, resumed=True)
     assert r.next_trial(0, "n", 2).from_step == 0
+
+
+def test_an_energy_gap_is_estimated_from_the_last_interval_and_the_books_balance(tmp_path):
+    c = core(tmp_path)
+    c.emit_event({"event": "node_baseline", "t": 1.0, "node_id": "n1", "duration_s": 1.0,
+                  "power_w": {"cpu": 10.0, "dram": 1.0, "gpu": 0.0}, "gpu_power_w": {}, "provenance": {}})
+    assert c.energy_gap("n1", 105.0, "its energy actor died") is None  # no sample yet: nothing to go on
+    c.energy([{"event": "energy_sample", "t": 100.0, "node_id": "n1", "t0": 98.0, "t1": 100.0,
+               "energy_j": {"cpu": 40.0, "dram": 4.0, "gpu": 0.0},
+               "provenance": {"cpu": "measured", "dram": "estimated", "gpu": "none"}, "node_cpu_s": 1.0,
+               "trial_cpu_s": {}, "trial_gpu_j": {}, "reserved": {}, "node_resources": {"cpus": 4.0}}])
+    assert c.energy_gap("n1", 105.0, "its energy actor died") == 5.0
+    gap = [e for e in log(tmp_path) if e["event"] == "energy_sample"][-1]
+    assert (gap["t0"], gap["t1"]) == (100.0, 105.0)
+    assert gap["energy_j"] == {"cpu": 100.0, "dram": 10.0, "gpu": 0.0}  # 20 W and 2 W for 5 s
+    assert gap["provenance"] == {"cpu": "estimated", "dram": "estimated", "gpu": "none"}
+    assert gap["gap"]["domains"] == ["cpu", "dram"] and gap["estimate_range"]["cpu"] == [0.5, 2.0]
+    warn = [e for e in log(tmp_path) if e["event"] == "warning"][-1]
+    assert warn["code"] == "energy_gap" and (warn["t0"], warn["t1"]) == (100.0, 105.0)
+    assert c.ledger.n_gaps == 1 and c.ledger.provenance()["cpu"] == "mixed"
+    assert c.ledger.accounting_check()["rel_error"] < 1e-12
+    assert c.ledger.total_range_j()[1] > c.ledger.total_range_j()[0]
