@@ -88,6 +88,15 @@ class CheckpointStore:
             return None
         return step, state
 
+    def drop_partial(self) -> None:
+        """Delete temporary files of writes that a crash cut short (the checkpoint they replaced is intact)."""
+        if self.dir.is_dir():
+            for p in self.dir.glob(".trial-*.tmp"):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+
     def trial_ids(self) -> list[int]:
         """The trials that have a checkpoint file."""
         if not self.dir.is_dir():

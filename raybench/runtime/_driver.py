@@ -8,9 +8,6 @@ finishes the run.
 from __future__ import annotations
 
 import os
-import platform
-import socket
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +24,7 @@ from raybench.runtime._autoscaler import InfeasibleWatch
 from raybench.runtime._console import quiet_worker_deaths
 from raybench.runtime._energy_fleet import EnergyFleet, energy_run_id
 from raybench.runtime._energy_fleet import short as _short
+from raybench.runtime._environment import environment
 from raybench.runtime._ownership import process_started, wait_for_lock
 from raybench.runtime._progress import ProgressDisplay
 
@@ -38,32 +36,6 @@ class RunOptions:
     resume: bool = False
     progress: bool = True
     num_cpus: Optional[int] = None
-
-
-def environment() -> dict[str, Any]:
-    """What the run ran on: versions, host and git revision."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import raybench
-
-    def v(name: str) -> Optional[str]:
-        try:
-            return version(name)  # not `import torch`: that alone costs a second
-        except PackageNotFoundError:
-            return None
-
-    try:
-        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=os.path.dirname(os.path.abspath(raybench.__file__))).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        git = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "host": socket.gethostname(),
-            "raybench": raybench.__version__, "ray": v("ray"), "torch": v("torch"), "numpy": v("numpy"),
-            "git": git}
-
-
-class SchedulerDied(Exception):
-    pass
 
 
 class Driver:
@@ -84,7 +56,7 @@ class Driver:
         self._infeasible: Optional[InfeasibleWatch] = None
 
     def say(self, text: str) -> None:
-        self.console.print(text)
+        self.console.print(text, soft_wrap=True)  # one line, however narrow the console
 
     # ---- set-up ------------------------------------------------------------------------------
 
@@ -130,8 +102,9 @@ class Driver:
                 if self.restarts > self.cfg.max_failures:
                     from raybench.errors import RaybenchError
 
+                    again = f" again, past max_failures = {self.cfg.max_failures} restarts" if self.restarts > 1 else ""
                     raise RaybenchError(
-                        f"the scheduler actor died ({err}){self._times()}; the event log holds everything up to "
+                        f"the scheduler actor died{again} ({err}); the event log holds everything up to "
                         f"then: continue with `raybench run --resume {self.opts.run_dir}`") from None
                 self.say(f"[yellow]scheduler:[/] its actor died ({err}); starting a new one from the event log "
                          f"({self.restarts} of at most {self.cfg.max_failures} restarts)")
@@ -141,9 +114,6 @@ class Driver:
             self._teardown()
             if self._infeasible is not None:
                 self._infeasible.remove()
-
-    def _times(self) -> str:
-        return f" for the {self.restarts}th time, past max_failures = {self.cfg.max_failures}" if self.restarts > 1 else ""
 
     def _generation(self, requested: int, effective: int, resume: bool, measured: set[str]) -> dict[str, Any]:
         """One scheduler actor's life: start it (folding the log when resuming), run, and finish."""

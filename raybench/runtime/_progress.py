@@ -64,7 +64,7 @@ class ProgressDisplay:
     def note(self, text: str) -> None:
         """One line for the user (a trial that failed at the memory limit), above the bar if there is one."""
         if self._progress is not None:
-            self._progress.console.print(f"[yellow]{text}[/]")
+            self._progress.console.print(f"[yellow]{text}[/]", soft_wrap=True)
         else:
             print(text, file=sys.stderr, flush=True)
 

@@ -59,6 +59,7 @@ class LiveScheduler(SchedulerCore):
     def _load_checkpoints(self) -> None:
         """Give each trial queued to run again its checkpoint file; drop the files of ended trials."""
         assert self.store is not None
+        self.store.drop_partial()
         for tid in self.store.trial_ids():
             t = self.state.trials.get(tid)
             if t is None or t.status is not TrialStatus.PENDING:

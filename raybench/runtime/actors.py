@@ -2,7 +2,8 @@
 
 The two subclasses below add one read-only call each for the driver (they keep their base class's name, which
 Ray shows as `ray::EnergyNode`, `ray::TrialWorker`): the energy actor answers a ping, so that the driver sees
-it die and replaces it; the trial actor says how much memory it holds before its first trial.
+it die and replaces it; the trial actor says how much memory it holds before its first trial, and finds its
+node's energy actor anew for each trial.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ class EnergyNode(_energy_node.EnergyNode):
 
 
 class TrialWorker(_trial_worker.TrialWorker):
+    def _energy_actor(self):
+        # Looked up by name at every trial (one GCS lookup), not cached: the driver replaces a dead energy actor
+        # under the same name, and a cached handle would point at the dead one for the rest of the run.
+        self._energy = None
+        return super()._energy_actor()
+
     def idle_rss_mb(self) -> float:
         """Resident memory of this idle actor's process tree (Ray's worker, its imports), in MB."""
         import psutil

@@ -100,9 +100,11 @@ def test_a_damaged_checkpoint_restarts_its_trial_from_the_first_epoch(tmp_path):
     report(c, a.trial_id, 1)
     c.log.close()
     CheckpointStore(tmp_path).path(a.trial_id).write_bytes(b"\x00garbage")
+    (tmp_path / "checkpoints" / f".trial-{a.trial_id}.msgpack.x1.tmp").write_bytes(b"cut short")
     r = core(tmp_path, resume=True)
     r.start(run_id="r", env={}, requested=1, effective=1, resumed=True)
     assert r.next_trial(0, "n", 2).from_step == 0
+    assert not list((tmp_path / "checkpoints").glob("*.tmp"))
 
 
 def test_an_energy_gap_is_estimated_from_the_last_interval_and_the_books_balance(tmp_path):

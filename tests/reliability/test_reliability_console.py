@@ -126,3 +126,29 @@ def test_a_live_writer_is_refused_and_an_orphan_is_ended_or_stops_by_itself(tmp_
         for p in (driver, holder):
             p.kill()
             p.wait()
+
+
+TINY = """
+name: tiny
+task: {dataset: synthetic, workload: "raybench.testing:flaky", epochs: 2}
+search_space:
+  x: {type: choice, values: [0.5, 0.9]}
+sampler: {type: grid}
+workers: {count: 1, cpus: 1, memory_mb: 64}
+energy: {backend: none, gpu: none}
+"""
+
+
+def test_a_memory_limit_below_an_idle_worker_is_one_warning_then_one_line_per_failed_trial(tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(TINY)
+    p = subprocess.run([sys.executable, "-m", "raybench", "run", str(cfg), "--out", str(tmp_path / "r"),
+                        "--no-progress", "--num-cpus", "2"], capture_output=True, text=True, timeout=240,
+                       start_new_session=True)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-3000:]
+    lines = out.splitlines()
+    warn = [i for i, line in enumerate(lines) if "an idle trial actor already holds" in line]
+    fails = [i for i, line in enumerate(lines) if "failed: it used" in line and "workers.memory_mb = 64" in line]
+    assert len(warn) == 1 and len(fails) == 2 and warn[0] < fails[0], out[-3000:]
+    assert "worker died or was killed" not in out.lower(), out[-3000:]
