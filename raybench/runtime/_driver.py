@@ -8,6 +8,7 @@ finishes the run.
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -191,7 +192,7 @@ class Driver:
         self.scheduler = SchedulerActor.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
         ).remote(self.cfg, os.path.abspath(self.opts.run_dir), resume=resume, driver_pid=me,
-                 driver_started=process_started(me))
+                 driver_started=process_started(me), driver_host=socket.gethostname(), restarted=self.restarts > 0)
         self._actors.append(self.scheduler)
         ray.get(self.scheduler.start.remote(run_id=self.run_id, env=environment(), requested=requested,
                                             effective=effective, resumed=resume))
@@ -240,6 +241,7 @@ class Driver:
 
         req = self.shape
         last_nodes = time.time()
+        nodes = cl.alive_nodes()
         idle_since: Optional[float] = None
         stranded_since: Optional[float] = None  # since when no alive node fits a worker (fixed clusters)
         with ProgressDisplay(self.console, enabled=self.opts.progress) as progress:
@@ -276,11 +278,11 @@ class Driver:
                     self.workers.clear()
                 if self._infeasible is not None:
                     self._infeasible.check(req)
+                assert self.fleet is not None
+                self.fleet.check(nodes)  # cheap: answers already there; a dead energy actor is replaced at once
                 if time.time() - last_nodes > 2:
                     last_nodes = time.time()
                     nodes = cl.alive_nodes()
-                    assert self.fleet is not None
-                    self.fleet.check(nodes)
                     fits = self.autoscaling or any(cl.slots_on(n, req) for n in nodes)
                     stranded_since = None if fits else stranded_since or time.time()
                     if stranded_since is not None and time.time() - stranded_since > 10:

@@ -49,16 +49,18 @@ def same_process(pid: Optional[int], started: Optional[float]) -> bool:
 
 @dataclass(frozen=True)
 class Writer:
-    host: str
+    host: str  # the scheduler's
     driver_pid: Optional[int]
     driver_started: Optional[float]
     scheduler_pid: int
     scheduler_started: Optional[float]
+    driver_host: Optional[str] = None  # None: the scheduler's host
 
     @classmethod
-    def here(cls, driver_pid: Optional[int], driver_started: Optional[float]) -> Writer:
+    def here(cls, driver_pid: Optional[int], driver_started: Optional[float],
+             driver_host: Optional[str] = None) -> Writer:
         pid = os.getpid()
-        return cls(socket.gethostname(), driver_pid, driver_started, pid, process_started(pid))
+        return cls(socket.gethostname(), driver_pid, driver_started, pid, process_started(pid), driver_host)
 
     def save(self, run_dir: str) -> None:
         atomic_write_text(os.path.join(run_dir, WRITER_FILE), json.dumps(asdict(self)))
@@ -77,7 +79,7 @@ class Writer:
 
     def driver_alive(self) -> bool:
         """Whether its driver still runs (unknown on another host: taken as alive)."""
-        if not self.local or self.driver_pid is None:
+        if (self.driver_host or self.host) != socket.gethostname() or self.driver_pid is None:
             return True
         return same_process(self.driver_pid, self.driver_started)
 

@@ -9,6 +9,7 @@ checkpoint files (runtime/_checkpoints.py); the writer record and the watch on t
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Optional
@@ -27,20 +28,23 @@ __all__ = ["LiveScheduler", "trial_seed"]
 
 class LiveScheduler(SchedulerCore):
     def __init__(self, config: ExperimentConfig, run_dir: str, *, resume: bool = False,
-                 driver_pid: Optional[int] = None, driver_started: Optional[float] = None) -> None:
+                 driver_pid: Optional[int] = None, driver_started: Optional[float] = None,
+                 driver_host: Optional[str] = None, restarted: bool = False) -> None:
         self.run_dir = run_dir
+        self._who = "scheduler actor died" if restarted else "driver stopped"  # for the running trials' failure
         ck = config.checkpoints
         self.store = CheckpointStore(run_dir, fsync=ck.fsync) if ck.persist else None
         self._last_sample: dict[str, Mapping[str, Any]] = {}  # node -> its latest energy_sample
         self._notices: list[str] = []  # one-liners for the driver's console, drained by status()
         log = EventLog.open(os.path.join(run_dir, EVENTS_FILE), resume=resume)
-        Writer.here(driver_pid, driver_started).save(run_dir)
+        Writer.here(driver_pid, driver_started, driver_host).save(run_dir)
         super().__init__(config, log, prior=log.recovered.events if resume else ())
         self.resumed_from: dict[int, int] = {}
         if self.store is not None:
             self._load_checkpoints()
         self._watch = None
-        if driver_pid is not None:
+        # Only where the driver's process can be seen (a Ray Client driver runs on another machine).
+        if driver_pid is not None and driver_host in (None, socket.gethostname()):
             self._watch = DriverWatch(driver_pid, driver_started, self._driver_gone)
             self._watch.start()
 
@@ -72,9 +76,8 @@ class LiveScheduler(SchedulerCore):
 
     def lost_note(self, trial_id: int) -> str:
         step = self.checkpoints.get(trial_id, (0, None))[0]
-        if step:
-            return f"the driver stopped while this trial ran; it continues after epoch {step} from its checkpoint"
-        return super().lost_note(trial_id)
+        then = f"continues after epoch {step} from its checkpoint" if step else "runs again from its first epoch"
+        return f"the {self._who} while this trial ran; it {then}"
 
     def _feed(self, event: Mapping[str, Any]) -> Effect:
         if event.get("event") == "energy_sample":

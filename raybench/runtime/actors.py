@@ -22,10 +22,20 @@ class EnergyNode(_energy_node.EnergyNode):
 
 class TrialWorker(_trial_worker.TrialWorker):
     def _energy_actor(self):
-        # Looked up by name at every trial (one GCS lookup), not cached: the driver replaces a dead energy actor
-        # under the same name, and a cached handle would point at the dead one for the rest of the run.
+        # Looked up at every trial (one GCS call), not cached: the driver replaces a dead energy actor by one of
+        # the next generation's name (Ray keeps a dead actor's name taken), and a cached handle would point at
+        # the dead one for the rest of the run.
+        from raybench.runtime._energy_fleet import newest_generation
+
         self._energy = None
-        return super()._energy_actor()
+        if not self.energy_actor_name:
+            return None
+        try:
+            name = newest_generation(self.energy_actor_name, ray.util.list_named_actors())
+            self._energy = ray.get_actor(name) if name else None
+        except (ValueError, ray.exceptions.RayError):
+            self._energy = None  # not started yet on this node (a node that just joined): look at the next trial
+        return self._energy
 
     def idle_rss_mb(self) -> float:
         """Resident memory of this idle actor's process tree (Ray's worker, its imports), in MB."""

@@ -100,18 +100,28 @@ def start_cluster():
     global _CLUSTER
     from ray.cluster_utils import Cluster
 
-    _CLUSTER = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    for _ in range(2):
-        _CLUSTER.add_node(num_cpus=1)
-    _CLUSTER.wait_for_nodes()
-    return _CLUSTER
+    for attempt in range(3):  # a raylet that misses Ray's 30 s start deadline on an overloaded machine
+        try:
+            _CLUSTER = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+            for _ in range(2):
+                _CLUSTER.add_node(num_cpus=1)
+            _CLUSTER.wait_for_nodes()
+            return _CLUSTER
+        except Exception:
+            stop_cluster()
+            if attempt == 2:
+                raise
+            time.sleep(5)
+    raise AssertionError("unreachable")
 
 
 def stop_cluster() -> None:
     global _CLUSTER
     if _CLUSTER is not None:
-        _CLUSTER.shutdown()
-        _CLUSTER = None
+        try:
+            _CLUSTER.shutdown()
+        finally:
+            _CLUSTER = None
 
 
 def driver(args: list[str], log_path: str) -> subprocess.Popen:

@@ -171,7 +171,7 @@ def test_a_scheduler_that_dies_past_max_failures_is_a_clear_error_and_the_run_re
 
 def test_a_dead_energy_actor_is_replaced_and_its_gap_estimated(local_ray, tmp_path):
     d = tmp_path / "r"
-    cfg = sleepy(4, 0.4, budget={"max_trials": 6})
+    cfg = sleepy(5, 0.4, budget={"max_trials": 8})
 
     def kill_energy(stop):
         wait_for(lambda: [e for e in read_log(d) if e["event"] == "energy_sample"], 60, "an energy sample", stop)
@@ -183,7 +183,7 @@ def test_a_dead_energy_actor_is_replaced_and_its_gap_estimated(local_ray, tmp_pa
     summary = run(cfg, d)
     t_killed = killer.value()
     events = events_of(d)
-    assert summary["status"] == "completed" and summary["trials"]["completed"] == 6 and ended_once(events)
+    assert summary["status"] == "completed" and summary["trials"]["completed"] == 8 and ended_once(events)
     samples = [e for e in events if e["event"] == "energy_sample"]
     gaps = [e for e in samples if e.get("gap")]
     assert len(gaps) == 1 and set(gaps[0]["provenance"].values()) <= {"estimated", "none"}

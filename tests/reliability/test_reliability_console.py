@@ -130,7 +130,7 @@ def test_a_live_writer_is_refused_and_an_orphan_is_ended_or_stops_by_itself(tmp_
 
 TINY = """
 name: tiny
-task: {dataset: synthetic, workload: "raybench.testing:flaky", epochs: 2}
+task: {dataset: synthetic, workload: "raybench.testing:sleepy", epochs: 2, options: {epoch_time_s: 0.5}}
 search_space:
   x: {type: choice, values: [0.5, 0.9]}
 sampler: {type: grid}
@@ -152,3 +152,12 @@ def test_a_memory_limit_below_an_idle_worker_is_one_warning_then_one_line_per_fa
     fails = [i for i, line in enumerate(lines) if "failed: it used" in line and "workers.memory_mb = 64" in line]
     assert len(warn) == 1 and len(fails) == 2 and warn[0] < fails[0], out[-3000:]
     assert "worker died or was killed" not in out.lower(), out[-3000:]
+
+
+def test_trial_actors_find_the_newest_energy_actor_of_their_node():
+    from raybench.runtime._energy_fleet import generation_name, newest_generation
+
+    base = "raybench-energy-r1-node"
+    names = [base, generation_name(base, 1), generation_name(base, 2), base + "x", base + ".tmp", "other"]
+    assert newest_generation(base, names) == base + ".2"
+    assert newest_generation(base, [base]) == base and newest_generation(base, ["other"]) is None
