@@ -87,7 +87,7 @@ class EnergyFleet:
             n = self._shapes[node]
             try:
                 evs = ray.get(ref)
-            except ray.exceptions.RayActorError as e:  # the node left while its baseline was measured
+            except ray.exceptions.RayError as e:  # the node left (or was gone already) while its baseline was measured
                 self.actors.pop(node, None)
                 self._warn("energy_lost", f"node {n.host} ({node[:8]}): no energy measured, its energy actor "
                                           f"died: {short(e)}")
