@@ -222,6 +222,10 @@ class MetricSpec(_Strict):
     mode: Literal["max", "min"] = "max"
 
 
+# Objectives the runtime measures for every trial; a workload never reports them (docs/config.md).
+MEASURED_OBJECTIVES = ("energy_j", "energy_with_idle_j", "time_s", "cost", "co2e_g")
+
+
 class WorkersSpec(_Strict):
     count: int = Field(4, ge=1)
     cpus: float = Field(2, gt=0)
@@ -276,7 +280,8 @@ class ExperimentConfig(_Strict):
     name: str = Field(min_length=1)
     seed: int = 0
     task: TaskSpec = Field(default_factory=TaskSpec)
-    metric: MetricSpec = Field(default_factory=MetricSpec)
+    metric: MetricSpec = Field(default_factory=MetricSpec, description="the reported metric pruners judge")
+    objectives: list[MetricSpec] = Field(default_factory=list, description="several objectives; [] for one")
     search_space: dict[str, ParamSpec] = Field(min_length=1)
     sampler: SamplerSpec = Field(default_factory=lambda: GridSamplerSpec(type="grid"))
     pruner: PrunerSpec = Field(default_factory=lambda: NoPrunerSpec(type="none"))
@@ -291,6 +296,55 @@ class ExperimentConfig(_Strict):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_list(cls, data: Any) -> Any:
+        """`metric: [{name, mode}, ...]` means several objectives: `metric` becomes the one pruners judge
+        (pruner.objective, else the first objective a workload reports) and `objectives` keeps the list."""
+        if not isinstance(data, dict) or not isinstance(data.get("metric"), list):
+            return data
+        if "objectives" in data:
+            raise ValueError("give the objectives once: as a list under metric, or as objectives")
+        objectives = data["metric"]
+        if not objectives or not all(isinstance(o, dict) for o in objectives):
+            raise ValueError("metric as a list needs at least one {name: ..., mode: max|min} entry")
+        pruner = dict(data.get("pruner") or {}) if isinstance(data.get("pruner"), dict) else data.get("pruner")
+        judged = pruner.pop("objective", None) if isinstance(pruner, dict) else None
+        reported = [o for o in objectives if o.get("name") not in MEASURED_OBJECTIVES]
+        if judged is not None:
+            match = [o for o in objectives if o.get("name") == judged]
+            if not match:
+                raise ValueError(f"pruner.objective {judged!r} is not one of the metric list's names")
+            metric = match[0]
+        elif reported:
+            metric = reported[0]
+        else:
+            raise ValueError("the metric list needs one metric the workload reports (e.g. val_accuracy), "
+                             f"besides the measured {', '.join(MEASURED_OBJECTIVES)}")
+        out = {**data, "metric": metric, "objectives": objectives}
+        if isinstance(pruner, dict):
+            out["pruner"] = pruner
+        return out
+
+    @model_validator(mode="after")
+    def _objectives(self) -> ExperimentConfig:
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric names must differ, got {names}")
+        if self.objectives and self.metric not in self.objectives:
+            raise ValueError(f"metric {self.metric.name!r} must be one of the objectives {names}")
+        if self.metric.name in MEASURED_OBJECTIVES:
+            raise ValueError(f"pruners judge a reported metric, not the measured {self.metric.name!r}; "
+                             "set pruner.objective to one the workload reports")
+        measured = [n for n in names if n in MEASURED_OBJECTIVES and n != "time_s"]
+        if measured and self.energy.backend == "none" and self.energy.gpu == "none":
+            raise ValueError(f"objective {measured[0]} needs energy measured; set energy.backend to auto or estimate")
+        return self
+
+    def objective_specs(self) -> list[MetricSpec]:
+        """The objectives in order: the metric list, or the one metric."""
+        return list(self.objectives) or [self.metric]
 
     @model_validator(mode="after")
     def _grid_needs_finite(self) -> ExperimentConfig:

@@ -113,10 +113,11 @@ def source_from_run(run_dir: str, events: Sequence[Mapping[str, Any]], energy: O
 
 
 def _domain_j(entry: Optional[Mapping[str, Any]]) -> dict[str, float]:
+    """A summary per_trial entry's attributed joules per domain (energy_cpu_j ...; older: energy_j.cpu)."""
     if not entry:
         return dict.fromkeys(DOMAINS, 0.0)
-    inner = entry.get("energy_j") if isinstance(entry.get("energy_j"), Mapping) else entry
-    return {d: float(inner.get(d) or inner.get(f"{d}_j") or 0.0) for d in DOMAINS}
+    old = entry.get("energy_j") if isinstance(entry.get("energy_j"), Mapping) else {}
+    return {d: float(entry.get(f"energy_{d}_j") or old.get(d) or 0.0) for d in DOMAINS}
 
 
 CURVE_COLUMNS = ("epoch", "value", "seconds")

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Optional, Protocol
 
 from raybench.config import ExperimentConfig
+from raybench.core.objectives import MEASURED, measured_values, objective_values
 from raybench.core.records import Assignment, BestTrial, Finished, WorkerShape
-from raybench.core.state import Created, Effect, Ended, ExperimentState, Judge, TrialState, TrialStatus
+from raybench.core.state import Created, Effect, Ended, ExperimentState, Judge, Observed, TrialState, TrialStatus
 from raybench.energy import EnergyLedger
 from raybench.events import make_event
 from raybench.events._types import should_sync
@@ -50,7 +51,12 @@ class SchedulerCore:
         self.space = config.space()
         self.shape = WorkerShape.of(config.workers)
         self.unit = getattr(config.pruner, "progress", "epoch")
-        self.sampler = make_sampler(config.sampler, self.space, seed=config.seed, mode=config.metric.mode)
+        self.objectives = [(o.name, o.mode) for o in config.objective_specs()]
+        # Several objectives, or a measured one: the sampler observes each trial's values once its energy is
+        # final (a trial_objectives event), not its reported metric at its end.
+        self.multi = len(self.objectives) > 1 or self.objectives[0][0] in MEASURED
+        self.sampler = make_sampler(config.sampler, self.space, seed=config.seed, mode=config.metric.mode,
+                                    objectives=self.objectives if self.multi else None)
         self.pruner = make_pruner(config.pruner, mode=config.metric.mode, seed=config.seed)
         self.budget = Budget.of(config.budget)
         self.state = ExperimentState(config.metric.name, config.metric.mode)
@@ -64,6 +70,8 @@ class SchedulerCore:
         self.last_error: Optional[str] = None
         self.lost: list[tuple[int, int]] = []     # (trial, attempt) running when a resumed run's driver died
         self.restored: Optional[dict[str, int]] = None
+        self._awaiting: dict[int, TrialState] = {}  # completed multi-objective trials whose energy is not final
+        self._restoring = False
         prior = list(prior)
         if prior:
             self._restore(prior)
@@ -82,6 +90,8 @@ class SchedulerCore:
         kind = event.get("event")
         if kind == "energy_sample":
             self.ledger.add_sample(event)
+            if self._awaiting and not self._restoring:
+                self._settle(event)
             return None
         if kind == "node_baseline":
             self.ledger.add_baseline(event)
@@ -92,9 +102,36 @@ class SchedulerCore:
         elif isinstance(effect, Ended):
             if effect.status is TrialStatus.COMPLETED:
                 self.pruner.complete(effect.trial_id)
-            self.sampler.observe(effect.trial_id, effect.value)
+            if not self.multi:
+                self.sampler.observe(effect.trial_id, effect.value)
+            elif effect.status is TrialStatus.COMPLETED:
+                self._awaiting[effect.trial_id] = self.state.trials[effect.trial_id]
+            else:  # a pruned trial's cost is partial: it would look cheap on every energy objective
+                self.sampler.observe(effect.trial_id, None)
             self.checkpoints.pop(effect.trial_id, None)  # only a running or queued trial needs its checkpoint
+        elif isinstance(effect, Observed):
+            self._awaiting.pop(effect.trial_id, None)
+            self.sampler.observe(effect.trial_id, tuple(effect.values.get(n, math.nan) for n, _ in self.objectives))
         return effect
+
+    # ---- objective values of multi-objective runs ----------------------------------------------
+
+    def _settle(self, sample: Mapping[str, Any], *, all_: bool = False) -> None:
+        """Log the objective values of trials whose energy is now final: a sample from their node reached
+        past their end (all_: every waiting trial, at the end of a run or of a resumed log)."""
+        t1 = sample.get("t1") if sample else None
+        for tid, t in list(self._awaiting.items()):
+            if all_ or (sample.get("node_id") == t.node_id and t.ended_t is not None and t1 is not None
+                        and t1 >= t.ended_t):
+                self._awaiting.pop(tid, None)
+                self.emit("trial_objectives", trial_id=tid, values=self._values(t))
+
+    def _values(self, t: TrialState) -> dict[str, float]:
+        measured = measured_values(self.ledger.trial(t.trial_id), duration_s=t.duration_s or 0.0,
+                                   resources=self.shape.resources(), prices=self.cfg.cost.model_dump(),
+                                   carbon=self.cfg.carbon.model_dump())
+        reported = {**t.last_metrics, self.cfg.metric.name: t.final_value}
+        return objective_values([n for n, _ in self.objectives], reported, measured)
 
     def emit_event(self, event: dict[str, Any]) -> None:
         """An event made elsewhere (node joined, baseline, warnings)."""
@@ -102,10 +139,12 @@ class SchedulerCore:
 
     def _restore(self, events: list[Mapping[str, Any]]) -> None:
         """Fold a cut-off run's log; the trials that were running go back to the queue to run again."""
+        self._restoring = True
         for e in events:
             effect = self._feed(e)
             if isinstance(effect, Judge):
                 self.pruner.report(effect.trial_id, effect.progress, effect.value)  # its decision is logged
+        self._restoring = False
         st = self.state
         if st.start_t is not None:
             self.t0 = st.start_t
@@ -141,6 +180,8 @@ class SchedulerCore:
             self.emit("trial_failed", trial_id=trial_id, attempt=attempt, cause="driver_lost", final=False,
                       error="the driver stopped while this trial ran; it runs again from its first epoch")
         self.lost = []
+        if resumed and self._awaiting:  # completed before the driver died; their node's samples will not come
+            self._settle({}, all_=True)
 
     # ---- handing out work ------------------------------------------------------------------
 
@@ -313,6 +354,7 @@ class SchedulerCore:
         self.emit("test_result", trial_id=trial_id, metrics=metrics)
 
     def end(self, status: str, reason: str = "") -> None:
+        self._settle({}, all_=True)  # the last samples are in: whatever still waits is as final as it gets
         self.emit("experiment_end", status=status, reason=reason)
         self.log.close()
 

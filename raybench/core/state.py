@@ -71,6 +71,8 @@ class TrialState:
     cause: Optional[str] = None
     test_metrics: dict[str, Any] = field(default_factory=dict)
     spans: list[Span] = field(default_factory=list)
+    last_metrics: Mapping[str, Any] = field(default_factory=dict)  # every metric of its last report
+    objectives: Optional[dict[str, float]] = None  # final objective values of a multi-objective run
 
     @property
     def final_value(self) -> Optional[float]:
@@ -108,7 +110,15 @@ class Ended:
     value: Optional[float]
 
 
-Effect = Union[Judge, Created, Ended, None]
+@dataclass(frozen=True)
+class Observed:
+    """A multi-objective trial's final values became known (its energy is final): the sampler observes them."""
+
+    trial_id: int
+    values: Mapping[str, float]
+
+
+Effect = Union[Judge, Created, Ended, Observed, None]
 
 
 def _num(v: Any) -> Optional[float]:
@@ -250,7 +260,9 @@ class ExperimentState:
         if isinstance(step, int):
             trial.steps = step
             trial.max_steps = max(trial.max_steps, step)
-        value = _num((e.get("metrics") or {}).get(self.metric))
+        metrics = e.get("metrics") or {}
+        trial.last_metrics = metrics
+        value = _num(metrics.get(self.metric))
         if value is None:
             return None
         trial.last_value = value
@@ -316,6 +328,10 @@ class ExperimentState:
             self.queue.appendleft(trial.trial_id)
         return None
 
+    def _objectives(self, trial: TrialState, e: Mapping[str, Any], t: Optional[float]) -> Effect:
+        trial.objectives = dict(e.get("values") or {})
+        return Observed(trial.trial_id, trial.objectives) if trial.known else None
+
     def _test(self, trial: TrialState, e: Mapping[str, Any], t: Optional[float]) -> Effect:
         trial.test_metrics.update(e.get("metrics") or {})
         return None
@@ -345,6 +361,7 @@ _HANDLERS = {
     ev.TRIAL_COMPLETED: ExperimentState._completed,
     ev.TRIAL_FAILED: ExperimentState._failed,
     ev.TEST_RESULT: ExperimentState._test,
+    ev.TRIAL_OBJECTIVES: ExperimentState._objectives,
 }
 
 

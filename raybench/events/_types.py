@@ -19,6 +19,7 @@ REPORT = "report"
 DECISION = "decision"
 TRIAL_COMPLETED = "trial_completed"
 TRIAL_FAILED = "trial_failed"
+TRIAL_OBJECTIVES = "trial_objectives"
 ENERGY_SAMPLE = "energy_sample"
 TEST_RESULT = "test_result"
 WARNING = "warning"
@@ -38,6 +39,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     DECISION: ("trial_id", "step", "action", "reason"),
     TRIAL_COMPLETED: ("trial_id", "status", "steps", "final_metric", "best_metric", "duration_s", "peak_rss_mb"),
     TRIAL_FAILED: ("trial_id", "attempt", "error", "cause", "final"),
+    TRIAL_OBJECTIVES: ("trial_id", "values"),
     ENERGY_SAMPLE: (
         "node_id", "t0", "t1", "energy_j", "provenance", "node_cpu_s", "trial_cpu_s", "trial_gpu_j",
         "reserved", "node_resources",

@@ -19,6 +19,7 @@ from raybench.events._summary import (
     SUMMARY_SCHEMA,
     RunFacts,
     Section,
+    cheapest_near_best,
     derive_summary,
     run_facts,
 )
@@ -74,7 +75,9 @@ def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Secti
     state = fold(read.events)
     rows = derive_trials(state)
     energy = section_energy(read.events, rows)
-    summary = derive_summary(read.events, damage=read.damage, extra=[energy, *extra], rows=rows, state=state)
+    near = cheapest_near_best(state, ((energy.get("energy") or {}).get("per_trial") or []))
+    summary = derive_summary(read.events, damage=read.damage, extra=[energy, {"cheapest_near_best": near}, *extra],
+                             rows=rows, state=state)
     try:
         atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows))
         atomic_write_text(d / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False) + "\n")
