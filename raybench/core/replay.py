@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from raybench.config import ExperimentConfig
-from raybench.core.records import Finished
+from raybench.core.records import Finished, Wait
 from raybench.core.scheduler import SchedulerCore
 from raybench.core.state import ExperimentState, TrialStatus, fold
 from raybench.errors import UserError
@@ -240,6 +240,11 @@ def replay(source: Source, config: ExperimentConfig, log, *, workers: int, sampl
             a = core.next_trial(w, f"replay-worker-{w}", 0, payload)
             if a is None:
                 continue
+            if isinstance(a, Wait):  # ask again once something else has happened
+                if queue:
+                    heapq.heappush(queue, (queue[0][0], order + len(queue) + workers, w, "ask", None))
+                    order += 1
+                continue
             curve = curves.get(_key(a.config))
             if curve is None:
                 raise UserError(f"the sampler asked for {a.config}, which the source did not record; replay with "
@@ -258,7 +263,13 @@ def replay(source: Source, config: ExperimentConfig, log, *, workers: int, sampl
         action = core.report(a.trial_id, step, ep.metrics, t - started)
         reports += 1
         last = step >= min(a.epochs, len(curve.epochs))
-        if action is Action.STOP or last:
+        if action is Action.PAUSE and not last:
+            if not per_epoch:
+                ran = curve.epochs[a.from_step:step]
+                joules = {d: math.fsum(e.joules[d] for e in ran) for d in DOMAINS}
+                core.energy([_sample(f"replay-worker-{w}", started, t, {a.trial_id: joules})])
+            heapq.heappush(queue, (t, order, w, "ask", Finished(a.trial_id, "paused")))
+        elif action is Action.STOP or last:
             if not per_epoch:  # the trial's joules in one sample over its span: the same attribution, fewer events
                 ran = curve.epochs[a.from_step:step]
                 joules = {d: math.fsum(e.joules[d] for e in ran) for d in DOMAINS}

@@ -11,12 +11,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, Union
 
 from raybench.config import ExperimentConfig
 from raybench.core.objectives import MEASURED, measured_values, objective_values
-from raybench.core.records import Assignment, BestTrial, Finished, WorkerShape
-from raybench.core.state import Created, Effect, Ended, ExperimentState, Judge, Observed, TrialState, TrialStatus
+from raybench.core.records import Assignment, BestTrial, Finished, Wait, WorkerShape
+from raybench.core.state import (
+    Created,
+    Effect,
+    Ended,
+    ExperimentState,
+    Judge,
+    Observed,
+    Promoted,
+    TrialState,
+    TrialStatus,
+)
 from raybench.energy import EnergyLedger
 from raybench.events import make_event
 from raybench.events._types import should_sync
@@ -58,6 +68,8 @@ class SchedulerCore:
         self.sampler = make_sampler(config.sampler, self.space, seed=config.seed, mode=config.metric.mode,
                                     objectives=self.objectives if self.multi else None)
         self.pruner = make_pruner(config.pruner, mode=config.metric.mode, seed=config.seed)
+        # Promotion ASHA pauses trials at rungs and promotes them when a worker is free.
+        self.promotes = callable(getattr(self.pruner, "next_promotion", None))
         self.budget = Budget.of(config.budget)
         self.state = ExperimentState(config.metric.name, config.metric.mode)
         self.ledger = EnergyLedger()
@@ -99,7 +111,12 @@ class SchedulerCore:
         effect = self.state.apply(event)
         if isinstance(effect, Created):
             self.sampler.replay(effect.trial_id, effect.config)  # a no-op for a trial it suggested itself
+        elif isinstance(effect, Promoted):
+            if self._restoring:  # live, the pruner chose the promotion itself
+                self.pruner.promote(effect.trial_id)
         elif isinstance(effect, Ended):
+            if self._restoring and self.promotes and effect.trial_id in self.pruner.paused():
+                self.pruner.stop_paused(effect.trial_id)  # it was ended while paused (nothing left to promote it)
             if effect.status is TrialStatus.COMPLETED:
                 self.pruner.complete(effect.trial_id)
             if not self.multi:
@@ -186,13 +203,14 @@ class SchedulerCore:
     # ---- handing out work ------------------------------------------------------------------
 
     def next_trial(self, worker: int, node_id: Optional[str], pid: int,
-                   finished: Optional[Finished] = None) -> Optional[Assignment]:
-        """Record the worker's finished trial (if any) and give it the next one, or None when done."""
+                   finished: Optional[Finished] = None) -> Union[Assignment, Wait, None]:
+        """Record the worker's finished trial (if any) and give it the next one; Wait when none can start now
+        but paused trials may still be promoted; None when the run is done."""
         if finished is not None:
             self._finish(finished)
         trial = self._pick()
         if trial is None:
-            return None
+            return self._when_nothing_to_start()
         step, ckpt = self.checkpoints.get(trial.trial_id, (0, None))
         self.emit("trial_started", trial_id=trial.trial_id, attempt=trial.attempts + 1, node_id=node_id,
                   worker=worker, pid=pid, resources=self.shape.resources(), from_step=step)
@@ -201,7 +219,7 @@ class SchedulerCore:
             seed=trial_seed(self.cfg.seed, trial.trial_id), experiment_seed=self.cfg.seed,
             task=self.cfg.task.model_dump(), space=self.space, metric=self.cfg.metric.name,
             epochs=self.cfg.task.epochs, from_step=step, checkpoint=ckpt,
-            send_checkpoints=self.cfg.max_failures > 0)
+            send_checkpoints=self.cfg.max_failures > 0 or self.promotes)
 
     def _check_budget(self) -> None:
         """Stop everything once the time or energy budget is spent (the trial budget only stops new trials)."""
@@ -218,6 +236,10 @@ class SchedulerCore:
             t = st.trials[st.queue.popleft()]
             if t.status is TrialStatus.PENDING:
                 return t
+        if st.stopping is None and self.promotes:
+            promoted = self._promote()
+            if promoted is not None:
+                return promoted
         if st.stopping is not None or st.exhausted:
             return None
         cap = self.cfg.budget.max_trials
@@ -231,6 +253,38 @@ class SchedulerCore:
             return None
         self.emit("trial_created", trial_id=tid, config=config)
         return st.trials[tid]
+
+    def _promote(self) -> Optional[TrialState]:
+        """Promotion ASHA: the paused trial the pruner promotes (its reason logged), or None."""
+        paused = [t for t in self.state.trials.values() if t.status is TrialStatus.PAUSED]
+        if not paused:
+            return None
+        p = self.pruner.next_promotion(joules={t.trial_id: self._trial_j(t.trial_id) for t in paused})
+        if p is None:
+            return None
+        t = self.state.trials[p.trial_id]
+        self.emit("trial_promoted", trial_id=t.trial_id, step=t.steps, reason=p.reason.to_dict())
+        self.state.queue.remove(t.trial_id)
+        return t
+
+    def _when_nothing_to_start(self) -> Optional[Wait]:
+        """None when the run is done. Paused trials that no promotion can reach any more (nothing runs, and
+        nothing new starts) end as pruned, with the pruner's reason; while trials run, a free worker waits."""
+        st = self.state
+        paused = [t for t in st.trials.values() if t.status is TrialStatus.PAUSED]
+        if not paused:
+            return None
+        if st.running() and st.stopping is None:
+            return Wait()
+        for t in sorted(paused, key=lambda t: t.trial_id):
+            d = self.pruner.stop_paused(t.trial_id) if t.trial_id in self.pruner.paused() else None
+            reason = d.reason.to_dict() if d is not None else {"rule": "budget", "progress": float(t.steps),
+                                                                "detail": "stopped while paused: the run stops"}
+            self.emit("decision", trial_id=t.trial_id, step=t.steps, action="stop", reason=reason)
+            self.emit("trial_completed", trial_id=t.trial_id, status="pruned", steps=t.steps,
+                      final_metric=t.last_value, best_metric=t.best_value, duration_s=t.duration_s or 0.0,
+                      peak_rss_mb=t.peak_rss_mb or None)
+        return None
 
     # ---- reports and decisions -------------------------------------------------------------
 
@@ -275,6 +329,9 @@ class SchedulerCore:
             return
         if f.peak_rss_mb:
             t.peak_rss_mb = max(t.peak_rss_mb, f.peak_rss_mb)
+        if f.status == "paused":
+            self.emit("trial_paused", trial_id=t.trial_id, step=t.steps)
+            return
         status = "completed" if f.status == "completed" else "pruned"
         was_best = self.state.best()
         ckpt = self.checkpoints.get(t.trial_id, (0, None))[1]
@@ -300,7 +357,7 @@ class SchedulerCore:
                       message=f"trial {trial_id} failed after its last report ({error}); it ends {decided}")
             self._finish(Finished(trial_id, decided))
             return
-        final = not retry or t.attempts > self.cfg.max_failures or stopping is not None
+        final = not retry or t.failures + 1 > self.cfg.max_failures or stopping is not None
         self.last_error = error
         self.emit("trial_failed", trial_id=trial_id, attempt=t.attempts, error=error, cause=cause, final=final,
                   peak_rss_mb=t.peak_rss_mb or None)
@@ -339,7 +396,8 @@ class SchedulerCore:
         st = self.state
         no_more = st.stopping is not None or st.exhausted
         waiting = any(st.trials[i].status is TrialStatus.PENDING for i in st.queue)
-        return no_more and not waiting and not st.running()
+        paused = self.promotes and any(t.status is TrialStatus.PAUSED for t in st.trials.values())
+        return no_more and not waiting and not paused and not st.running()
 
     def best_trial(self) -> Optional[BestTrial]:
         """The best completed trial, whose model the final test evaluates; None when none completed."""

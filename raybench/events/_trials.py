@@ -15,7 +15,7 @@ from raybench.core.state import ExperimentState, TrialState, TrialStatus, fold
 from raybench.events._atomic import atomic_write_text
 from raybench.events.export import cell
 
-TRIAL_STATES = ("completed", "pruned", "failed", "running", "pending")
+TRIAL_STATES = ("completed", "pruned", "failed", "running", "paused", "pending")
 
 
 @dataclass(frozen=True)
