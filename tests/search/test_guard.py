@@ -67,6 +67,7 @@ def test_protected_trials_are_never_stopped_even_by_min_value() -> None:
     g.report(1, 1, 0.9)
     d = g.report(0, 1, 0.1)  # below the median of its peer and below min_value
     assert d.action is Action.CONTINUE and d.reason.guard == "protected" and d.reason.rule == "median"
+    assert d.reason.overridden == "stop"
     assert d.reason.detail == ("continued at epoch 1: protected trial; median would have stopped it: stopped at "
                                "epoch 1: best 0.1 < cutoff 0.9 from 1 peer")
     assert g.report(0, 2, math.nan).action is Action.CONTINUE

@@ -110,7 +110,8 @@ class GuardedPruner(Pruner):
                 self._inner.promote(trial_id)  # type: ignore[attr-defined]
             verb = "stopped" if d.stop else "paused"
             detail = f"continued at {at}: protected trial; {d.reason.rule} would have {verb} it: {d.reason.detail}"
-            return Decision(Action.CONTINUE, replace(d.reason, guard="protected", detail=detail))
+            return Decision(Action.CONTINUE, replace(d.reason, guard="protected", overridden=d.action.label,
+                                                     detail=detail))
         if d.pause:
             self._streak.pop(trial_id, None)
             return d
@@ -123,7 +124,7 @@ class GuardedPruner(Pruner):
             return would
         if streak < self._patience:
             detail = f"continued at {at}: would stop ({streak} of {self._patience} in a row): {would.reason.detail}"
-            return Decision(Action.CONTINUE, replace(would.reason, guard="patience", detail=detail))
+            return Decision(Action.CONTINUE, replace(would.reason, guard="patience", overridden="stop", detail=detail))
         return Decision(Action.STOP, replace(would.reason, guard=would.reason.guard or "patience",
                                              detail=f"{would.reason.detail} ({streak} in a row)"))
 
