@@ -175,3 +175,16 @@ def test_reason_round_trips_through_msgpack() -> None:
 def test_rejects_bad_options(options: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         LearningCurvePruner(**options)
+
+
+def test_bench_script_plays_a_small_grid() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_learning_curve.py"
+    spec = importlib.util.spec_from_file_location("bench_learning_curve", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    curves = bench._curves(2, seed=0)
+    wall, cpu, fitted, ran = bench.play(LearningCurvePruner(max_t=27), curves)
+    assert len(curves) == 4 and len(wall) == len(cpu) == sum(ran) and fitted
