@@ -151,11 +151,22 @@ SamplerSpec = Annotated[Union[GridSamplerSpec, RandomSamplerSpec, TPESamplerSpec
 Progress = Literal["epoch", "time_s", "energy_j"]
 
 
-class NoPrunerSpec(_Strict):
+class GuardSpec(_Strict):
+    protected_trials: int = Field(0, ge=0, description="trials spread over the space that are never stopped")
+    min_value: Optional[float] = Field(None, description="stop a trial whose value is worse than this after warmup")
+    warmup: float = Field(0, ge=0, description="min_value applies from this progress on")
+    patience: int = Field(1, ge=1, description="stop only at the P-th consecutive report that would stop")
+
+
+class _PrunerSpec(_Strict):
+    guard: Optional[GuardSpec] = None
+
+
+class NoPrunerSpec(_PrunerSpec):
     type: Literal["none"]
 
 
-class MedianPrunerSpec(_Strict):
+class MedianPrunerSpec(_PrunerSpec):
     type: Literal["median"]
     progress: Progress = "epoch"
     warmup: float = Field(1, ge=0, description="no stop before this much progress")
@@ -168,23 +179,58 @@ class PercentilePrunerSpec(MedianPrunerSpec):
     percentile: float = Field(25.0, gt=0, lt=100)
 
 
-class ASHAPrunerSpec(_Strict):
+class ASHAPrunerSpec(_PrunerSpec):
     type: Literal["asha"]
     progress: Progress = "epoch"
     grace_period: float = Field(1, gt=0)
     reduction_factor: float = Field(3, gt=1)
     max_t: float = Field(100, gt=0)
     brackets: int = Field(1, ge=1)
+    variant: Literal["stopping", "promotion"] = "stopping"
+    order: Literal["value", "value_per_joule"] = Field("value", description="promotion order (variant promotion)")
 
     @model_validator(mode="after")
     def _grace(self) -> ASHAPrunerSpec:
         if self.grace_period > self.max_t:
             raise ValueError(f"grace_period must be <= max_t, got {self.grace_period} > {self.max_t}")
+        if self.variant == "stopping" and self.order != "value":
+            raise ValueError(f"order {self.order} needs variant: promotion (stopping ASHA promotes nothing)")
+        if self.variant == "promotion" and self.brackets != 1:
+            raise ValueError(f"variant promotion has one bracket, got brackets {self.brackets}; drop brackets")
         return self
 
 
+class HyperbandPrunerSpec(_PrunerSpec):
+    type: Literal["hyperband"]
+    progress: Progress = "epoch"
+    min_resource: float = Field(1, gt=0)
+    max_resource: Optional[float] = Field(None, gt=0, description="default task.epochs with progress epoch")
+    reduction_factor: float = Field(3, gt=1)
+
+    @model_validator(mode="after")
+    def _resources(self) -> HyperbandPrunerSpec:
+        if self.max_resource is not None and self.min_resource > self.max_resource:
+            raise ValueError(f"min_resource must be <= max_resource, got {self.min_resource} > {self.max_resource}")
+        return self
+
+
+CurveFamily = Literal["pow3", "exp3", "log_power", "janoschek"]
+
+
+class LearningCurvePrunerSpec(_PrunerSpec):
+    type: Literal["learning_curve"]
+    progress: Progress = "epoch"
+    max_t: Optional[float] = Field(None, gt=0, description="default task.epochs with progress epoch")
+    min_probability: float = Field(0.05, gt=0, lt=1)
+    margin: float = Field(0, ge=0)
+    families: list[CurveFamily] = Field(default_factory=lambda: ["pow3", "exp3", "log_power", "janoschek"],
+                                        min_length=1)
+
+
 PrunerSpec = Annotated[
-    Union[NoPrunerSpec, MedianPrunerSpec, PercentilePrunerSpec, ASHAPrunerSpec], Field(discriminator="type")
+    Union[NoPrunerSpec, MedianPrunerSpec, PercentilePrunerSpec, ASHAPrunerSpec, HyperbandPrunerSpec,
+          LearningCurvePrunerSpec],
+    Field(discriminator="type"),
 ]
 
 

@@ -118,6 +118,8 @@ def test_stop_paused_ends_a_trial_that_can_no_longer_be_promoted() -> None:
     assert d.stop and d.reason.value == 0.4 and d.reason.cutoff == 0.2 and d.reason.rung == 1
     assert d.reason.detail == "stopped at rung 1 (epoch 1): not promoted, rank 3 of 3 where the top 1 can be"
     assert p.paused() == {0: 1}
+    with pytest.raises(ValueError, match=r"trial 0 is paused; end it with stop_paused\(\), or promote it first"):
+        p.complete(0)
     with pytest.raises(ValueError, match="trial 2 is not paused; only a paused trial can be stopped here"):
         p.stop_paused(2)
     with pytest.raises(ValueError, match="trial 1 is not paused; only a paused trial can be promoted"):

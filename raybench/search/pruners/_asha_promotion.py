@@ -86,6 +86,11 @@ class PromotionASHAPruner(Pruner):
                              f"it reports again only once promoted")
         return super().report(trial_id, progress, value)
 
+    def complete(self, trial_id: int) -> None:
+        if trial_id in self._paused:
+            raise ValueError(f"trial {trial_id} is paused; end it with stop_paused(), or promote it first")
+        super().complete(trial_id)
+
     def _forget(self, trial_id: int) -> None:
         self._next_rung.pop(trial_id, None)
 
