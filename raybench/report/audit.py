@@ -31,6 +31,7 @@ from typing import Any, Optional
 from raybench.energy import EnergyLedger
 
 ESTIMATED = "estimated: measured cost per epoch x epochs not run"
+AUDIT_FILE = "audit.json"
 
 
 @dataclass(frozen=True)
