@@ -229,4 +229,5 @@ def expected_improvement(here: Mapping[int, float], above: Mapping[int, float], 
     mean = v + mu
     sd = max(sd, 1e-12 * max(1.0, abs(mean)))
     z = (mean - best) / sd
-    return sd * (z * 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) + math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi))
+    ei = sd * (z * 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) + math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi))
+    return max(ei, 0.0)  # the two terms cancel for very negative z, and rounding may leave a tiny negative
