@@ -87,9 +87,10 @@ class PromotionASHAPruner(Pruner):
         return super().report(trial_id, progress, value)
 
     def complete(self, trial_id: int) -> None:
-        if trial_id in self._paused:
-            raise ValueError(f"trial {trial_id} is paused; end it with stop_paused(), or promote it first")
+        # A trial paused at its last epoch (a rung at task.epochs below max_t) has nothing left to run: the
+        # runtime completes it, and it leaves the paused set (its value stays at the rung).
         super().complete(trial_id)
+        self._paused.pop(trial_id, None)
 
     def _forget(self, trial_id: int) -> None:
         self._next_rung.pop(trial_id, None)
