@@ -124,4 +124,5 @@ def cmd_compare(args) -> int:
 def cmd_suite(args) -> int:
     from raybench.suite import run_suite
 
-    return run_suite(args.suite, out=args.out, address=args.address, quick=args.quick, console=_console())
+    return run_suite(args.suite, out=args.out, address=args.address, quick=args.quick, console=_console(),
+                     replay=args.replay)

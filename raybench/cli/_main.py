@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="suite directory (default: runs/suites/NAME)")
     s.add_argument("--address", help="Ray cluster to join")
     s.add_argument("--quick", action="store_true", help="run the suite's quick variant")
+    s.add_argument("--replay", metavar="GRID_RUN", help="replay every variant over a full grid run's curves "
+                                                        "(pruner and sampler suites) instead of training")
     return p
 
 

@@ -311,3 +311,50 @@ def check_sampler_change(source: Source, new_sampler: Mapping[str, Any]) -> None
     for name, p in source.config.space().items():
         if not isinstance(p, Choice) and new_sampler.get("type") not in ("grid", "random", "tpe"):
             raise UserError(f"sampler {new_sampler.get('type')!r} cannot be replayed over {name}")
+
+
+def replay_config(source: Source, *, pruner: Optional[Mapping[str, Any]] = None,
+                  sampler: Optional[Mapping[str, Any]] = None, workers: Optional[int] = None,
+                  seed: Optional[int] = None, budget: Optional[Mapping[str, Any]] = None) -> ExperimentConfig:
+    """The source's config with another pruner, sampler, concurrency, seed or budget; one-line errors."""
+    from raybench.config import validate
+
+    data = source.config.to_dict()
+    data["name"] = f"{source.config.name}-replay"
+    if pruner is not None:
+        data["pruner"] = dict(pruner)
+    if sampler is not None:
+        check_sampler_change(source, sampler)
+        data["sampler"] = dict(sampler)
+    if seed is not None:
+        data["seed"] = seed
+    data["workers"] = {**data["workers"], "count": workers or source.concurrency}
+    # Recorded-order replays give every recorded config; a changed sampler keeps the budget it is given.
+    data["budget"] = {**data["budget"], **(budget or {}), **({} if sampler else {"max_trials": None})}
+    return validate(ExperimentConfig, data, "replay")
+
+
+def replay_to_dir(source: Source, config: ExperimentConfig, out_dir: str, *,
+                  sampler_changed: bool) -> tuple[ReplayResult, dict[str, Any]]:
+    """Replay into out_dir (an empty directory): its event log, then summary.json and trials.csv (returned)."""
+    from raybench.events import EVENTS_FILE, EventLog, write_run_outputs
+
+    log = EventLog.open(os.path.join(out_dir, EVENTS_FILE), buffered=True)  # a replay can be made again
+    try:
+        result = replay(source, config, log, workers=config.workers.count, sampler_changed=sampler_changed)
+    finally:
+        log.close()
+    return result, write_run_outputs(out_dir)
+
+
+def load_source(run_dir: str) -> Source:
+    """A run directory as a replay source (its log and its derived energy section)."""
+    from raybench.events import EVENTS_FILE, read_events
+    from raybench.events.derive import run_log, section_energy
+
+    run_log(run_dir)
+    events = read_events(os.path.join(run_dir, EVENTS_FILE)).events
+    source = source_from_run(run_dir, events, section_energy(events).get("energy"))
+    if not source.curves:
+        raise UserError(f"{run_dir}: no trial with a learning curve to replay")
+    return source
