@@ -67,7 +67,8 @@ def print_summary(summary: dict[str, Any], *, console: Console, run_dir: Optiona
             t.add_row("cost", f"{e['cost']['total']:.4g} {e['cost']['currency']} (reserved resource-hours x prices)")
         if e.get("carbon"):
             c = e["carbon"]
-            t.add_row("carbon", f"{c['co2e_g']:.4g} g CO2e{_range(c, 'co2e_g', ' g')} ({c['g_per_kwh']:g} g/kWh, "
+            gas = c.get("gas", "CO2e")
+            t.add_row("carbon", f"{c['co2e_g']:.4g} g {gas}{_range(c, 'co2e_g', ' g')} ({c['g_per_kwh']:g} g/kWh, "
                                 f"PUE {c['pue']:g})")
     dmg = summary.get("damage")
     if dmg:

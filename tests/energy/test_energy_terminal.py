@@ -24,7 +24,7 @@ def test_estimated_totals_show_their_range():
     energy = section_energy(events)["energy"]
     out = _text(energy)
     assert f"range {energy['total_j_low']:.4g}–{energy['total_j_high']:.4g} J, estimated" in out
-    assert "g CO2e (range" in out and "accounting check" in out and "balance" not in out
+    assert "g CO2 (range" in out and "accounting check" in out and "balance" not in out
 
 
 def test_measured_totals_show_no_range_and_old_summaries_still_print():
