@@ -49,3 +49,13 @@ def test_a_failing_sample_is_a_warning_not_a_dead_thread(tmp_path):
     node.monitor.sample = boom
     events = node._sample()
     assert [e["event"] for e in events] == ["warning"] and "scan failed" in events[0]["message"]
+
+
+def test_a_baseline_that_cannot_be_read_is_a_warning(tmp_path):
+    tree = FakePowercap.intel(str(tmp_path))
+    node = EnergyNode("n", "host", {**SPEC, "powercap_root": tree.root, "baseline_s": 0.2}, RAY_RESOURCES)
+    counter = os.path.join(tree.root, "intel-rapl:0", "energy_uj")
+    os.replace(counter, counter + ".away")
+    events = node.baseline()
+    assert [e["event"] for e in events][:2] == ["node_joined", "warning"]
+    assert "baseline could not be measured" in events[1]["message"]
