@@ -82,7 +82,10 @@ class EnergyNode:
         self.spec = EnergySpec.model_validate(spec)
         self.resources = resources
         self._notices = _Notices()
-        logging.getLogger("raybench.energy").addHandler(self._notices)
+        energy_log = logging.getLogger("raybench.energy")
+        energy_log.addHandler(self._notices)
+        if energy_log.getEffectiveLevel() > logging.INFO:  # notes such as which TDP the estimator used are INFO
+            energy_log.setLevel(logging.INFO)
         self.error: Optional[str] = None
         self.monitor = None
         try:

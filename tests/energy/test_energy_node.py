@@ -59,3 +59,9 @@ def test_a_baseline_that_cannot_be_read_is_a_warning(tmp_path):
     events = node.baseline()
     assert [e["event"] for e in events][:2] == ["node_joined", "warning"]
     assert "baseline could not be measured" in events[1]["message"]
+
+
+def test_the_estimators_notes_reach_the_log_as_events(tmp_path):
+    node = EnergyNode("n", "host", {**SPEC, "backend": "estimate", "powercap_root": str(tmp_path)}, RAY_RESOURCES)
+    messages = [e["message"] for e in node.baseline() if e["event"] == "warning"]
+    assert any("estimator: CPU TDP" in m for m in messages) and any("estimator: DRAM" in m for m in messages)
