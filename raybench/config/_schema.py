@@ -310,16 +310,21 @@ class EnergySpec(_Strict):
 
 
 class CostSpec(_Strict):
+    """Defaults and their sources: docs/metrics.md ("Defaults")."""
+
     currency: str = "USD"
     cpu_hour: float = Field(0.0316, ge=0)
     gb_hour: float = Field(0.0042, ge=0)
     gpu_hour: float = Field(2.93, ge=0)
-    tpu_hour: float = Field(1.35, ge=0)
+    tpu_hour: float = Field(1.20, ge=0)
 
 
 class CarbonSpec(_Strict):
-    g_per_kwh: float = Field(475.0, ge=0)
-    pue: float = Field(1.58, ge=1)
+    """Defaults and their sources: docs/metrics.md ("Defaults")."""
+
+    g_per_kwh: float = Field(475.0, ge=0, description="grid intensity, grams per kWh of `gas`")
+    gas: Literal["CO2", "CO2e"] = Field("CO2", description="what g_per_kwh counts: the IEA default is CO2 only")
+    pue: float = Field(1.58, ge=1, description="multiplies the measured component energy (CPU, DRAM, GPU)")
 
 
 class ExperimentConfig(_Strict):
