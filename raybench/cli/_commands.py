@@ -125,3 +125,10 @@ def cmd_suite(args) -> int:
     from raybench.suite import run_suite
 
     return run_suite(args.suite, out=args.out, address=args.address, quick=args.quick, console=_console())
+
+
+def cmd_dashboard(args) -> int:
+    from raybench.dashboard import serve
+
+    serve(args.path, host=args.host, port=args.port, token=args.token)
+    return 0
