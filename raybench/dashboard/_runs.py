@@ -126,15 +126,20 @@ class Run:
         return {"error": f.error, "damage_count": f.damage_count, "damage": [d.to_dict() for d in f.damage],
                 "offset": f.offset, "pending_bytes": f.pending_bytes, "tail_damage": f.tail_damage}
 
+    def _status(self) -> dict[str, str]:
+        """A log that cannot be read and gave no event is "unreadable" rather than "starting"."""
+        return {"status": "unreadable"} if self.follower.error and not self.state.n_events else {}
+
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, **self.state.summary(), "version": self.version, "log": self.log_info(),
-                "has_audit": self.audit is not None}
+        return {"id": self.id, **self.state.summary(), **self._status(), "version": self.version,
+                "log": self.log_info(), "has_audit": self.audit is not None}
 
     def snapshot(self, since: int = 0, epoch: Optional[int] = None) -> dict[str, Any]:
         """The run page's data; trials changed after `since` only when the client saw this epoch."""
         if epoch != self.epoch or since > self.state.version:
             since = 0
         snap = self.state.snapshot(since)
+        snap["summary"].update(self._status())
         return {"id": self.id, **snap, "epoch": self.epoch, "run_version": self.version, "log": self.log_info(),
                 "audit": self.audit}
 

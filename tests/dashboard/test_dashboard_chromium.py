@@ -8,7 +8,8 @@ which ends after the page opened, appears in the trial table without a reload (a
 survives); that the pruning timeline shows a stop's reason on its marker's hover text and, on click, in
 the detail box; and that the compare page overlays two runs and tabulates them. With
 RAYBENCH_DASHBOARD_SHOTS=DIR it also saves screenshots of the run and compare pages at desktop
-(1600 px) and laptop (1280 px) widths. Chromium comes from the report tests' fixture (skips without it).
+(1600 px) and laptop (1280 px) widths. Chromium comes from the report tests' fixture (skips without it);
+one browser serves the module, and its stderr log must hold no CONSOLE line when it closes.
 """
 
 from __future__ import annotations
@@ -60,11 +61,12 @@ def _shot(browser: Browser, session: str, name: str) -> None:
     browser.send("Emulation.clearDeviceMetricsOverride", session=session)
 
 
-@pytest.fixture
-def browser(chromium: str, tmp_path: Path):  # noqa: F811
-    b = Browser(chromium, tmp_path)
+@pytest.fixture(scope="module")
+def browser(chromium: str, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+    """One Chromium for the module (each test opens its own tabs); its log is checked at the end."""
+    b = Browser(chromium, tmp_path_factory.mktemp("chromium"))
     yield b
-    b.close()
+    assert console_lines(b.close()) == []
 
 
 def test_dashboard_follows_a_run_in_chromium(browser: Browser, tmp_path: Path) -> None:
@@ -115,7 +117,6 @@ def test_dashboard_follows_a_run_in_chromium(browser: Browser, tmp_path: Path) -
         assert any("asha" in x for x in legend) and any("median" in x for x in legend), legend
         _shot(browser, session, "compare")
         assert _problems(browser, session, url) == []
-    assert console_lines(browser.close()) == []
 
 
 def test_empty_folder_and_damaged_log_say_so(browser: Browser, tmp_path: Path) -> None:

@@ -117,7 +117,7 @@
   function buildRun() {
     main.append(h("h1", {id: "run-title"}, S.route.id), h("div", {class: "sub", id: "run-sub"}, "Waiting for the log…"),
       h("div", {id: "run-notice"}), h("div", {class: "cards", id: "cards"}),
-      h("div", {class: "grid"},
+      h("div", {class: "grid", id: "run-grid"},
         panel("best-time", "Best so far against time", "Steps where a finished trial improved the best value."),
         panel("best-energy", "Best so far against energy", "The same best value against the joules of all nodes measured up to then."),
         panel("power", "Node power and trial spans", "Each node's power; below it, one bar per trial attempt, coloured by how it ended."),
@@ -146,6 +146,12 @@
     requestAnimationFrame(renderRun);
   }
 
+  function empty(el, text) {
+    for (const [key, e] of RB.plots) if (e.el === el) { e.u.destroy(); RB.plots.delete(key); }
+    el.textContent = "";
+    el.append(h("p", {class: "empty"}, text));
+  }
+
   function card(k, v, n) { return h("div", {class: "card"}, h("div", {class: "k"}, k), h("div", {class: "v"}, v), n ? h("div", {class: "n"}, n) : null); }
 
   function renderRun() {
@@ -154,7 +160,12 @@
     const sum = snap.summary, c = sum.counts, trials = [...S.trials.values()], metric = sum.metric.name;
     document.getElementById("run-title").textContent = (sum.name || snap.id);
     document.getElementById("run-title").append(" ", h("span", {class: "badge " + sum.status}, sum.status));
-    document.getElementById("run-sub").textContent = `${snap.id} · run ${sum.run_id || "?"} · ${sum.sampler || "?"} sampler, ${sum.pruner || "?"} pruner · metric ${metric} (${sum.metric.mode})` + (sum.end_reason ? " · " + sum.end_reason : "");
+    document.getElementById("run-sub").textContent = [snap.id, sum.run_id && "run " + sum.run_id,
+      sum.sampler && sum.sampler + " sampler", sum.pruner && sum.pruner + " pruner", `metric ${metric} (${sum.metric.mode})`,
+      sum.end_reason].filter(Boolean).join(" · ");
+    const unreadable = !!snap.log.error && !sum.events;
+    document.getElementById("cards").hidden = unreadable;
+    document.getElementById("run-grid").hidden = unreadable;
     const notice = document.getElementById("run-notice");
     notice.textContent = "";
     if (snap.log.error) notice.append(h("div", {class: "notice error"}, h("b", {}, "This log cannot be read: "), snap.log.error));
@@ -175,18 +186,18 @@
     const any = snap.anytime;
     const el = (id) => document.getElementById(id);
     if (any.length) RB.anytime(el("best-time"), "bt", "time since start, s", metric, [{label: "best " + metric, color: RB.PALETTE[0], points: any.map((p) => [p[0], p[2]])}]);
-    else el("best-time").textContent = "No trial has ended yet.";
+    else empty(el("best-time"), "No trial has ended yet.");
     if (any.length && sum.energy_j !== null) RB.anytime(el("best-energy"), "be", "energy, J", metric, [{label: "best " + metric, color: RB.PALETTE[2], points: any.map((p) => [p[1], p[2]])}]);
-    else el("best-energy").textContent = sum.energy_j === null ? "No energy samples in this log." : "No trial has ended yet.";
+    else empty(el("best-energy"), sum.energy_j === null ? "No energy samples in this log." : "No trial has ended yet.");
     const nodes = Object.entries(snap.power).map(([id, n]) => ({label: n.host ? `${n.host} (${id.slice(0, 6)})` : id.slice(0, 12), points: n.points}));
     if (nodes.length) RB.power(el("power"), "pw", nodes, trials, snap.now_s);
-    else el("power").textContent = "No energy samples in this log.";
+    else empty(el("power"), "No energy samples in this log.");
     if (trials.some((t) => RB.num(t.energy_j))) {
       RB.energyBars(el("energy"), "en", trials);
-    } else el("energy").textContent = "No trial has reported energy yet.";
+    } else empty(el("energy"), "No trial has reported energy yet.");
     const pick = (t) => { S.picked = t.id; showStop(t); RB.timeline(el("timeline"), trials, pick, S.picked); };
     if (trials.some((t) => RB.num(t.last_step))) RB.timeline(el("timeline"), trials, pick, S.picked);
-    else el("timeline").textContent = "No trial has reported a step yet.";
+    else empty(el("timeline"), "No trial has reported a step yet.");
     if (S.picked !== null && S.trials.has(S.picked)) showStop(S.trials.get(S.picked));
     const names = snap.params.length ? snap.params : [...new Set(trials.flatMap((t) => Object.keys(t.config || {})))].sort();
     RB.paramCharts(el("params"), names, trials);
@@ -250,7 +261,7 @@
   const COLS = [["id", "trial", (t) => t.id, true], ["status", "status", (t) => t.status], ["value", "final", (t) => t.value, true],
     ["best", "best", (t) => t.best, true], ["steps", "steps", (t) => t.steps, true], ["energy_j", "energy", (t) => t.energy_j, true],
     ["duration_s", "duration", (t) => t.duration_s, true], ["attempts", "attempts", (t) => t.attempts, true], ["node", "node", (t) => t.node],
-    ["stop", "stop reason", (t) => (t.stop ? RB.reasonText(t.stop) : t.error ? t.cause + ": " + t.error : "")],
+    ["stop", "stop reason or error", (t) => (t.stop ? RB.reasonShort(t.stop) : t.error ? t.cause + ": " + t.error : "")],
     ["config", "config", (t) => RB.cfgText(t.config)]];
 
   function renderTable() {

@@ -50,9 +50,12 @@ RB.reasonText = function (stop) {
   if (RB.num(stop.value)) parts.push("value " + RB.fmtV(stop.value));
   if (RB.num(stop.cutoff)) parts.push("cutoff " + RB.fmtV(stop.cutoff));
   if (RB.num(stop.probability)) parts.push("probability " + RB.fmtV(stop.probability, 3));
-  if (stop.n_peers !== null && stop.n_peers !== undefined) parts.push(stop.n_peers + " peers");
+  if (stop.n_peers !== null && stop.n_peers !== undefined) parts.push(stop.n_peers + (stop.n_peers === 1 ? " peer" : " peers"));
   return parts.join(", ") + (stop.detail ? ": " + stop.detail : "");
 };
+
+/* the short form for a table cell: the rule (and rung), then the pruner's own sentence */
+RB.reasonShort = (stop) => !stop ? "" : stop.detail ? String(stop.rule || "stop") + ": " + stop.detail : RB.reasonText(stop);
 
 RB.legend = (items) => RB.h("div", {class: "legend"}, items.map(([label, color]) =>
   RB.h("span", {}, RB.h("i", {style: null, "data-c": color}), label)));
@@ -153,7 +156,8 @@ RB.energyBars = function (el, key, trials) {
   const rows = trials.filter((t) => RB.num(t.energy_j)).sort((a, b) => a.id - b.id);
   const data = [rows.map((t) => t.id), ...RB.OUTCOMES.map((o) => rows.map((t) => (t.status === o ? t.energy_j : null)))];
   return RB.plot(el, key, (w) => ({
-    width: w, height: 240, scales: {x: {time: false}, y: {range: (u, lo, hi) => [0, (hi || 1) * 1.05]}},
+    width: w, height: 240,
+    scales: {x: {time: false, range: (u, lo, hi) => [lo - 0.6, hi + 0.6]}, y: {range: (u, lo, hi) => [0, (hi || 1) * 1.05]}},
     series: [{label: "trial", value: (u, v) => RB.num(v) ? "#" + v : "–"},
       ...RB.OUTCOMES.map((o) => ({label: o, fill: RB.COLORS[o], stroke: RB.COLORS[o], width: 0,
         paths: uPlot.paths.bars({size: [0.8, 40]}), points: {show: false}, value: (u, v) => RB.fmtJ(v)}))],
