@@ -16,6 +16,7 @@ import hmac
 import json
 import math
 import time
+from collections.abc import Callable
 from importlib import resources
 from typing import Any, Optional
 
@@ -111,8 +112,19 @@ async def _static(request: web.Request) -> web.Response:
     return resp
 
 
-def _json(x: Any) -> web.Response:
-    return web.Response(text=dumps(x), content_type="application/json")
+def _json(text: str) -> web.Response:
+    return web.Response(text=text, content_type="application/json")
+
+
+async def _locked_json(reg: Registry, build: Callable[[], Any]) -> str:
+    """build() under the registry's lock, as JSON, in a worker thread: a 10,000-trial snapshot takes a
+    while, and the event loop keeps serving meanwhile."""
+    def work() -> str:
+        with reg.lock:
+            value = build()
+        return dumps(value)
+
+    return await asyncio.to_thread(work)
 
 
 def _run_or_404(request: web.Request, run_id: str) -> Any:
@@ -131,22 +143,28 @@ def _int(request: web.Request, name: str) -> Optional[int]:
 
 
 async def _runs(request: web.Request) -> web.Response:
-    return _json(request.app[REGISTRY].run_list())
+    return _json(dumps(request.app[REGISTRY].run_list()))
 
 
 async def _run(request: web.Request) -> web.Response:
     reg = request.app[REGISTRY]
     run = _run_or_404(request, request.query.get("id", ""))
-    with reg.lock:
-        return _json(run.snapshot(_int(request, "since") or 0, _int(request, "epoch")))
+    since, epoch = _int(request, "since") or 0, _int(request, "epoch")
+    return _json(await _locked_json(reg, lambda: run.snapshot(since, epoch)))
 
 
 async def _compare(request: web.Request) -> web.Response:
     reg = request.app[REGISTRY]
-    ids = request.query.getall("id", [])
-    runs = [_run_or_404(request, i) for i in ids]
+    runs = [_run_or_404(request, i) for i in request.query.getall("id", [])]
+    return _json(await _locked_json(reg, lambda: {"runs": [{**r.summary(), "anytime": r.state.anytime_points()}
+                                                           for r in runs]}))
+
+
+def _delta(reg: Registry, run: Any, since: int, epoch: Optional[int]) -> tuple[str, int, int]:
+    """The run's snapshot since a version, as JSON, with the version and epoch the client has then seen."""
     with reg.lock:
-        return _json({"runs": [{**r.summary(), "anytime": r.state.anytime_points()} for r in runs]})
+        snap = run.snapshot(since, epoch)
+    return dumps(snap), snap["version"], snap["epoch"]
 
 
 async def _stream(request: web.Request) -> web.StreamResponse:
@@ -165,11 +183,9 @@ async def _stream(request: web.Request) -> web.StreamResponse:
                 seen_list = reg.version
                 await resp.write(f"event: runs\ndata: {dumps(reg.run_list())}\n\n".encode())
             if run is not None and (run.epoch, run.version) != seen_run:
-                with reg.lock:
-                    seen_run = (run.epoch, run.version)
-                    snap = run.snapshot(since, epoch)
-                since, epoch = snap["version"], snap["epoch"]
-                await resp.write(f"event: run\ndata: {dumps(snap)}\n\n".encode())
+                seen_run = (run.epoch, run.version)
+                text, since, epoch = await asyncio.to_thread(_delta, reg, run, since, epoch)
+                await resp.write(f"event: run\ndata: {text}\n\n".encode())
             async with tick:
                 try:
                     await asyncio.wait_for(tick.wait(), PING_S)

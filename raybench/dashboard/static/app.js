@@ -3,7 +3,7 @@
 (function () {
   const {h} = RB;
   const main = document.getElementById("main"), crumbs = document.getElementById("crumbs"), live = document.getElementById("live");
-  const MAX_ROWS = 300;
+  const MAX_ROWS = 100;
   const S = {es: null, route: null, runs: null, root: "", run: null, trials: new Map(), version: 0, epoch: null,
     picked: null, sort: {key: "id", dir: 1}, filter: "", status: "", selected: new Set(), fresh: new Set(),
     timer: null, compareAt: 0};
@@ -233,11 +233,11 @@
     const stops = Array.isArray(audit.stops) ? audit.stops : [];
     if (stops.some((r) => RB.num(r.saved_j))) {
       const chart = h("div", {class: "chart", id: "audit-saved"});
-      box.append(h("h2", {}, "Joules saved per stop"), chart, RB.legend([["right stop", RB.COLORS.completed], ["wrong stop", RB.COLORS.failed], ["not known", RB.COLORS.pending]]));
-      RB.paintLegends(box);
+      box.append(h("h2", {}, "Joules saved per stop"), h("div", {class: "hint"},
+        "Estimated: the trial's measured cost per epoch times the epochs it did not run. Colour: whether the stop was wrong, where the audit knows."), chart);
       const rows = stops.filter((r) => RB.num(r.trial_id) && RB.num(r.saved_j)).sort((a, b) => a.trial_id - b.trial_id);
       const cls = (r) => r.wrong === true ? "failed" : r.wrong === false ? "completed" : "running";
-      RB.plot(chart, "audit", (w) => ({width: w, height: 220, scales: {x: {time: false}},
+      RB.plot(chart, "audit", (w) => ({width: w, height: 220, scales: RB.barScales(),
         series: [{label: "trial"}, ...[["right", "completed"], ["wrong", "failed"], ["not known", "pending"]].map(([l, o]) => ({label: l, fill: RB.COLORS[o], stroke: RB.COLORS[o],
           paths: uPlot.paths.bars({size: [0.8, 40]}), points: {show: false}, value: (u, v) => RB.fmtJ(v)}))],
         axes: [{label: "trial"}, {label: "saved, J (estimated)", size: 60}]}),

@@ -57,8 +57,6 @@ RB.reasonText = function (stop) {
 /* the short form for a table cell: the rule (and rung), then the pruner's own sentence */
 RB.reasonShort = (stop) => !stop ? "" : stop.detail ? String(stop.rule || "stop") + ": " + stop.detail : RB.reasonText(stop);
 
-RB.legend = (items) => RB.h("div", {class: "legend"}, items.map(([label, color]) =>
-  RB.h("span", {}, RB.h("i", {style: null, "data-c": color}), label)));
 // Colour swatches are set through the CSSOM, which the page's Content-Security-Policy allows.
 RB.paintLegends = (root) => root.querySelectorAll("i[data-c]").forEach((i) => { i.style.background = i.dataset.c; });
 
@@ -151,13 +149,15 @@ RB.power = function (el, key, nodes, trials, nowS) {
   return u;
 };
 
+/* bars over trial ids: y from 0, half a bar's room at each end */
+RB.barScales = () => ({x: {time: false, range: (u, lo, hi) => [lo - 0.6, hi + 0.6]}, y: {range: (u, lo, hi) => [0, (hi || 1) * 1.05]}});
+
 /* energy per trial: bars over trial ids, one series per outcome */
 RB.energyBars = function (el, key, trials) {
   const rows = trials.filter((t) => RB.num(t.energy_j)).sort((a, b) => a.id - b.id);
   const data = [rows.map((t) => t.id), ...RB.OUTCOMES.map((o) => rows.map((t) => (t.status === o ? t.energy_j : null)))];
   return RB.plot(el, key, (w) => ({
-    width: w, height: 240,
-    scales: {x: {time: false, range: (u, lo, hi) => [lo - 0.6, hi + 0.6]}, y: {range: (u, lo, hi) => [0, (hi || 1) * 1.05]}},
+    width: w, height: 240, scales: RB.barScales(),
     series: [{label: "trial", value: (u, v) => RB.num(v) ? "#" + v : "–"},
       ...RB.OUTCOMES.map((o) => ({label: o, fill: RB.COLORS[o], stroke: RB.COLORS[o], width: 0,
         paths: uPlot.paths.bars({size: [0.8, 40]}), points: {show: false}, value: (u, v) => RB.fmtJ(v)}))],
@@ -167,8 +167,10 @@ RB.energyBars = function (el, key, trials) {
 };
 
 /* the pruning timeline: one row per trial from its first to its last reported step, an X at each stop */
+RB.TIMELINE_ROWS = 150;
 RB.timeline = function (el, trials, onPick, picked) {
-  const rows = trials.filter((t) => RB.num(t.last_step)).sort((a, b) => a.id - b.id);
+  const all = trials.filter((t) => RB.num(t.last_step)).sort((a, b) => a.id - b.id);
+  const rows = all.slice(-RB.TIMELINE_ROWS);
   const W = RB.width(el), rowH = rows.length > 40 ? 9 : 16, left = 52, right = 16, top = 10;
   const H = top + rows.length * rowH + 34;
   let maxStep = 1, minStep = Infinity;
@@ -208,6 +210,7 @@ RB.timeline = function (el, trials, onPick, picked) {
     }
   });
   el.textContent = "";
+  if (rows.length < all.length) el.append(RB.h("div", {class: "count"}, `The last ${rows.length} of ${all.length} trials; the trial table lists every stop.`));
   el.append(svg);
 };
 
