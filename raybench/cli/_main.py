@@ -45,11 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="write a run's events as JSON lines or CSV")
     ex.add_argument("run_dir", metavar="RUN_DIR")
-    ex.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    ex.add_argument("--format", choices=["jsonl", "csv", "codecarbon"], default="jsonl")
     ex.add_argument("--output", "-o", help="file to write (default: standard output)")
 
     cmp_ = sub.add_parser("compare", help="show runs side by side")
     cmp_.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+
+    rp = sub.add_parser("replay", help="replay a recorded run's curves under another pruner or sampler")
+    rp.add_argument("source", nargs="?", metavar="SOURCE_RUN", help="the run directory to replay")
+    rp.add_argument("--curves", metavar="FILE.csv", help="a table of learning curves instead of a run")
+    rp.add_argument("--pruner", metavar="SPEC", help="a pruner as a YAML flow mapping, e.g. '{type: asha}'")
+    rp.add_argument("--sampler", metavar="SPEC", help="a sampler as a YAML flow mapping (exhaustive grid sources)")
+    rp.add_argument("--workers", type=int, help="simulated workers (default: the source's concurrency)")
+    rp.add_argument("--out", help="run directory to write (default: runs/NAME-replay-TIMESTAMP)")
+    rp.add_argument("--force", action="store_true", help="replace an existing run directory")
+    rp.add_argument("--metric", default="val_accuracy", help="with --curves: the metric's name")
+    rp.add_argument("--mode", choices=["max", "min"], default="max", help="with --curves: the metric's mode")
 
     s = sub.add_parser("suite", help="run a suite of experiments (one run directory per variant)")
     s.add_argument("suite", metavar="SUITE")
@@ -71,6 +82,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = build_parser().parse_args(argv)
         from raybench.cli import _commands
 
+        if args.command == "replay":
+            from raybench.cli._replay import cmd_replay
+
+            return cmd_replay(args) or 0
         return getattr(_commands, f"cmd_{args.command}")(args) or 0
     except RaybenchError as e:
         print(f"raybench: error: {e}", file=sys.stderr)

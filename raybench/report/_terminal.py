@@ -58,6 +58,20 @@ def print_summary(summary: dict[str, Any], *, console: Console, run_dir: Optiona
         if e.get("carbon"):
             c = e["carbon"]
             t.add_row("carbon", f"{c['co2e_g']:.4g} g CO2e ({c['g_per_kwh']:g} g/kWh, PUE {c['pue']:g})")
+    near = summary.get("cheapest_near_best")
+    if near and near.get("trial_id") != near.get("best_trial_id"):
+        t.add_row("cheapest near best", f"#{near['trial_id']}  val {_num(near.get('value'))} for "
+                                        f"{_num(near.get('energy_j'), '.4g', ' J')} (best: "
+                                        f"{_num(near.get('best_energy_j'), '.4g', ' J')}), within "
+                                        f"{near.get('within', 0.01):g} of the best")
+    elif near:
+        t.add_row("cheapest near best", f"the best trial #{near['trial_id']} is also the cheapest within "
+                                        f"{near.get('within', 0.01):g} of it")
+    pareto = summary.get("pareto")
+    if pareto and pareto.get("trials"):
+        names = ", ".join(f"{o['name']} ({o['mode']})" for o in pareto["objectives"])
+        t.add_row("pareto front", f"{len(pareto['trials'])} of {pareto['n_candidates']} completed trials on {names}; "
+                                  f"hypervolume {_num(pareto.get('hypervolume'), '.4g')}")
     dmg = summary.get("damage")
     if dmg:
         t.add_row("[red]log damage[/]", f"{len(dmg)} damaged region(s) skipped; see summary.json")

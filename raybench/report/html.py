@@ -243,7 +243,7 @@ def trials_table(run: RunData, plots: PlotSet) -> str:
     params = sorted({k for r in run.rows for k in r.config})
     tests = sorted({k for r in run.rows for k in r.test_metrics})
     joules = plots.energy.joules if plots.energy is not None else None
-    e_head = ["energy J" + (" (approx.)" if plots.energy is not None and plots.energy.approximate else "")] if joules is not None else []
+    e_head = ["energy J"] if joules is not None else []
     headers = ["trial", "status", "attempts", "steps", f"final {run.metric}", f"best {run.metric}", "duration s",
                "node", *e_head, *tests, "stop rule", "error", *params]
     rows = []
@@ -265,14 +265,10 @@ def render_report(run: RunData, plots: PlotSet) -> str:
     s = run.summary
     name = fmt(s.get("name") or run.run_dir.name)
     ended = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(run.end_t)) if run.end_t else "–"
-    approx_note = ('<p class="note">Per-trial energy is approximate: each sample\'s energy above the node\'s idle '
-                   "baseline split by CPU-time (and GPU-joule) shares; idle power is not included. The energy "
-                   "attribution in summary.json replaces it when present.</p>"
-                   if plots.energy is not None and plots.energy.approximate and plots.get("energy_per_trial") else "")
     sections = [
         _section("summary", "Summary", kv_table(summary_rows(run, plots), table_id="summary-table")),
         _section("anytime", "Anytime performance", figure(plots, "anytime_time"), figure(plots, "anytime_energy")),
-        _section("energy", "Energy per trial", figure(plots, "energy_per_trial"), approx_note),
+        _section("energy", "Energy per trial", figure(plots, "energy_per_trial")),
         _section("pruning", "Pruning", figure(plots, "pruning_timeline"), "<h3>Every stop decision</h3>",
                  stops_table(run)),
         _section("params", "Stopped configurations", figure(plots, "stopped_params")),

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from rich.console import Console
 from rich.markup import escape
 
+from raybench.core.records import WorkerShape
 from raybench.errors import RaybenchError, ResourceError, RunDirError, UserError
 from raybench.suite._converge import Convergence, check
 from raybench.suite._spec import Suite, Variant, load_suite
@@ -130,7 +131,7 @@ class _Runner:
         from raybench.runtime import _cluster as cl
 
         try:
-            cl.check_feasible(cl.alive_nodes(), cl.worker_request(v.config.workers))
+            cl.check_feasible(cl.alive_nodes(), WorkerShape.of(v.config.workers))
         except ResourceError as e:
             have = ray.cluster_resources()
             return (f"the cluster has GPU {have.get('GPU', 0):g}, TPU {have.get('TPU', 0):g}, "

@@ -66,6 +66,8 @@ FACTORIES = {
     "tpe": lambda space, seed=0, mode="max": TPESampler(space, seed=seed, mode=mode, n_startup_trials=3),
     "tpe-no-liar": lambda space, seed=0, mode="max": TPESampler(space, seed=seed, mode=mode, n_startup_trials=3,
                                                                 constant_liar=False),
+    "tpe-multivariate": lambda space, seed=0, mode="max": TPESampler(space, seed=seed, mode=mode, n_startup_trials=3,
+                                                                     multivariate=True),
 }
 ALL = sorted(FACTORIES)
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -107,7 +109,7 @@ def drive(sampler: Sampler, n_trials: int, *, workers: int = 4, first_id: int = 
 def test_public_api_is_exactly_all() -> None:
     public = {name for name in dir(samplers) if not name.startswith("_")}
     assert set(samplers.__all__) == public
-    assert sorted(SAMPLERS) == ["grid", "random", "tpe"]
+    assert sorted(SAMPLERS) == ["grid", "optuna", "random", "tpe"]
 
 
 # ---- the contract --------------------------------------------------------------------------------------------
@@ -317,7 +319,7 @@ def test_make_sampler_passes_the_options_on() -> None:
 
 
 def test_make_sampler_refuses_unknown_names_and_options() -> None:
-    with pytest.raises(ValueError, match="'cmaes'.*grid, random, tpe"):
+    with pytest.raises(ValueError, match="'cmaes'.*grid, optuna, random, tpe"):
         make_sampler({"type": "cmaes"}, {"a": sp.IntRange(0, 3)}, seed=0, mode="max")
     with pytest.raises(ValueError, match="'gamma'"):
         make_sampler({"type": "random", "gamma": 0.1}, {"a": sp.IntRange(0, 3)}, seed=0, mode="max")

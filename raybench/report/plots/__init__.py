@@ -117,11 +117,10 @@ def write_plots(run: Union[RunData, str, os.PathLike], *, out_dir: Optional[Unio
     else:
         notes["anytime_energy"] = "the log has no energy samples, so best-so-far is plotted against time only"
 
-    energy = trial_energy_j(run, samples) if samples or _has_per_trial(run) else None
-    if energy is not None and energy.joules:
-        kind = "approximate" if energy.approximate else "attributed"
+    energy = trial_energy_j(run, samples)
+    if energy.joules:
         plots.append(_save(draw_energy_per_trial(run, energy), out, "energy_per_trial", "Energy per trial",
-                           f"Bar chart of {kind} joules for each of {len(energy.joules)} trials, coloured by outcome "
+                           f"Bar chart of attributed joules for each of {len(energy.joules)} trials, coloured by outcome "
                            f"(completed, pruned, failed, running); largest {max(energy.joules.values()):.4g} J."))
     else:
         notes["energy_per_trial"] = "no energy samples and no per-trial energy in summary.json"
@@ -157,9 +156,4 @@ def write_plots(run: Union[RunData, str, os.PathLike], *, out_dir: Optional[Unio
     for name in PLOT_NAMES:
         if name not in made:
             (out / f"{name}.png").unlink(missing_ok=True)
-    return PlotSet(tuple(plots), notes, energy, prov)
-
-
-def _has_per_trial(run: RunData) -> bool:
-    energy = run.summary.get("energy")
-    return isinstance(energy, dict) and bool(energy.get("per_trial"))
+    return PlotSet(tuple(plots), notes, energy if energy.joules else None, prov)

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
 from raybench.search import space as sp
 from raybench.search._registry import keyword_options, resolve
 from raybench.search.samplers._base import Sampler
 from raybench.search.samplers._grid import GridSampler
+from raybench.search.samplers._optuna import OptunaSampler
 from raybench.search.samplers._random import RandomSampler
 from raybench.search.samplers._tpe import TPESampler
 
-SAMPLERS: dict[str, type[Sampler]] = {"grid": GridSampler, "random": RandomSampler, "tpe": TPESampler}
+# "optuna" drives any Optuna sampler; optuna itself is imported only when one is built (an optional extra).
+SAMPLERS: dict[str, type[Sampler]] = {"grid": GridSampler, "optuna": OptunaSampler, "random": RandomSampler,
+                                      "tpe": TPESampler}
 
 
-def make_sampler(spec: Any, space: Mapping[str, sp.Param], *, seed: int, mode: str) -> Sampler:
-    """A sampler from a spec: a dict with "type" and options, or a pydantic sampler spec."""
+def make_sampler(spec: Any, space: Mapping[str, sp.Param], *, seed: int, mode: str,
+                 objectives: Optional[Sequence[tuple[str, str]]] = None) -> Sampler:
+    """A sampler from a spec: a dict with "type" and options, or a pydantic sampler spec. With
+    `objectives` ((name, mode) pairs) it observes a tuple of values per trial."""
     name, cls, options = resolve("sampler", SAMPLERS, spec)
-    allowed = keyword_options(cls, exclude={"seed", "mode"})
+    allowed = keyword_options(cls, exclude={"seed", "mode", "objectives"})
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValueError(f"sampler {name!r} has no option {', '.join(map(repr, unknown))}; "
                          f"valid: {', '.join(sorted(allowed)) or 'none'}")
+    if objectives:
+        if "objectives" not in keyword_options(cls, exclude=set()):
+            raise ValueError(f"sampler {name!r} optimises one objective; use random or tpe for several")
+        return cls(space, seed=seed, mode=mode, objectives=list(objectives), **options)
     return cls(space, seed=seed, mode=mode, **options)
