@@ -1,4 +1,5 @@
-"""What the dashboard keeps of one run: the trial fold plus a few bounded aggregates for display.
+"""What the dashboard keeps of one run: the experiment fold (raybench.core, the same one the scheduler,
+resume and replay use) for trial status and best-so-far, plus a few bounded aggregates for display.
 
 Nothing here keeps events. Per trial it keeps one record (the fold's TrialState and a small Extra);
 per node a Downsampled power series; the best-so-far curve only where it improved. So memory grows with
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from raybench.dashboard._fold import ExperimentState
+from raybench.core import ExperimentState
 from raybench.dashboard._series import Downsampled
 
 DOMAINS = ("cpu", "dram", "gpu")
@@ -84,11 +85,6 @@ class RunState:
     def energy_j(self) -> float:
         return math.fsum(self.energy_by_domain.values())
 
-    def _ensure_fold(self) -> ExperimentState:
-        if self.fold is None:
-            self.fold = ExperimentState.for_config(self.config)
-        return self.fold
-
     def apply(self, e: Mapping[str, Any]) -> None:
         self.version += 1
         self.n_events += 1
@@ -97,7 +93,11 @@ class RunState:
             self.last_t = t if self.last_t is None else max(self.last_t, t)
         if kind == "experiment_start":
             self._start(e, t)
-        elif kind == "experiment_end":
+        if self.fold is None:  # metric and mode come from the first experiment_start (defaults if it was lost)
+            self.fold = ExperimentState.for_config(self.config)
+        best_before = self.fold.best_value()
+        self.fold.apply(e)
+        if kind == "experiment_end":
             self.end_status, self.end_reason = str(e.get("status")), str(e.get("reason") or "")
         elif kind == "node_joined":
             self.hosts[str(e.get("node_id"))] = str(e.get("host") or "")
@@ -112,14 +112,15 @@ class RunState:
             self.decisions[str(e.get("action"))] += 1
         tid = e.get("trial_id")
         if isinstance(tid, int) and not isinstance(tid, bool):
-            self._trial(tid, kind, e, t)
+            self._trial(tid, kind, e, t, best_before)
 
     def _start(self, e: Mapping[str, Any], t: Optional[float]) -> None:
         self.segments += 1
         if self.start_t is None:
             self.start_t = t
             self.run_id, self.name = e.get("run_id"), e.get("name")
-            self.config = e.get("config") if isinstance(e.get("config"), Mapping) else {}
+            config = e.get("config") if isinstance(e.get("config"), Mapping) else {}
+            self.config = config if isinstance(config.get("metric", {}), Mapping) else {**config, "metric": {}}
         self.end_status = self.end_reason = None  # a resumed run is running again
         self.concurrency = {"requested": e.get("requested_concurrency"), "effective": e.get("effective_concurrency")}
 
@@ -146,10 +147,9 @@ class RunState:
                 series = self.power[node] = Downsampled()
             series.add((t0 + t1) / 2, total / (t1 - t0))
 
-    def _trial(self, tid: int, kind: Any, e: Mapping[str, Any], t: Optional[float]) -> None:
-        fold = self._ensure_fold()
-        best_before = fold.best_value()
-        fold.apply(e)
+    def _trial(self, tid: int, kind: Any, e: Mapping[str, Any], t: Optional[float], best_before: Optional[float]) -> None:
+        fold = self.fold
+        assert fold is not None
         self.changed[tid] = self.version
         x = self.extra.get(tid)
         if x is None:
@@ -188,7 +188,7 @@ class RunState:
         return "running" if self.start_t is not None else "starting"
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(("total", "completed", "pruned", "failed", "running", "pending"), 0)
+        out = dict.fromkeys(("total", "completed", "pruned", "failed", "running", "pending", "paused"), 0)
         for tr in (self.fold.trials.values() if self.fold else ()):
             out["total"] += 1
             out[tr.status.value] = out.get(tr.status.value, 0) + 1

@@ -5,7 +5,7 @@ the run page has opened. The test checks that the run list and the run page rend
 error (console.error/assert, uncaught exceptions, error log entries such as CSP violations and failed
 loads, Chromium's own CONSOLE lines, and requests to anywhere but the dashboard); that the last trial,
 which ends after the page opened, appears in the trial table without a reload (a marker set on `window`
-survives); that the pruning timeline shows a stop's reason on its marker's hover text and, on click, in
+survives); that the run's audit.json (raybench.report.audit's output) is drawn and tabulated; that the pruning timeline shows a stop's reason on its marker's hover text and, on click, in
 the detail box; and that the compare page overlays two runs and tabulates them. With
 RAYBENCH_DASHBOARD_SHOTS=DIR it also saves screenshots of the run and compare pages at desktop
 (1600 px) and laptop (1280 px) widths. Chromium comes from the report tests' fixture (skips without it);
@@ -15,6 +15,7 @@ one browser serves the module, and its stderr log must hold no CONSOLE line when
 from __future__ import annotations
 
 import base64
+import json
 import os
 import sys
 import threading
@@ -29,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "report"))
 from conftest import served  # noqa: E402
 from synth import LiveWriter, synthetic_events, write_events  # noqa: E402
 from test_report_html_chromium import Browser, chromium, console_lines  # noqa: E402, F401
+
+from raybench.report.audit import audit  # noqa: E402
 
 SHOTS = os.environ.get("RAYBENCH_DASHBOARD_SHOTS")
 WIDTHS = {"desktop": (1600, 1000), "laptop": (1280, 800)}
@@ -78,6 +81,8 @@ def test_dashboard_follows_a_run_in_chromium(browser: Browser, tmp_path: Path) -
     cut = next(i for i, e in enumerate(events) if e["event"] == "trial_created" and e["trial_id"] == last)
     go = threading.Event()
     writer = LiveWriter(root / "live", events[:cut], events[cut:], delay_s=0.01, go=go)
+    found = audit(events[:cut]).to_dict()
+    (root / "live" / "audit.json").write_text(json.dumps(found))
     writer.start()
     with served(root) as url:
         session = browser.open(url)
@@ -105,6 +110,9 @@ def test_dashboard_follows_a_run_in_chromium(browser: Browser, tmp_path: Path) -
         detail = browser.evaluate(session, "document.getElementById('stop-detail').innerText")
         stop = next(e for e in events if e["event"] == "decision" and e["action"] == "stop" and e["trial_id"] == int(tid))
         assert f"Trial {tid} stopped" in detail and stop["reason"]["detail"] in detail
+        assert browser.evaluate(session, "document.getElementById('p-audit').hidden") is False
+        assert browser.evaluate(session, "document.querySelectorAll('#audit-stops tbody tr').length") == len(found["rows"]) > 0
+        assert browser.evaluate(session, "document.querySelectorAll('#audit-saved canvas').length") == 1
         _shot(browser, session, "run")
         assert _problems(browser, session, url) == []
 

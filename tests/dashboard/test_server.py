@@ -19,6 +19,7 @@ from raybench.cli._main import main
 from raybench.dashboard import check_options, find_runs
 from raybench.errors import UserError
 from raybench.events import EventLog, make_event
+from raybench.report.audit import audit
 
 
 def _get(url: str, path: str, *, method: str = "GET", headers: dict | None = None) -> tuple[int, dict, bytes]:
@@ -38,8 +39,9 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root point to."""
     tmp_path = tmp_path_factory.mktemp("tree")
     root, outside = tmp_path / "root", tmp_path / "outside"
-    write_events(root / "a", synthetic_events(4, seed=1))
-    (root / "a" / "audit.json").write_text(json.dumps({"totals": {"stops": 2, "saved_j": 12.5}, "stops": []}))
+    events_a = synthetic_events(6, seed=1)
+    write_events(root / "a", events_a)
+    (root / "a" / "audit.json").write_text(json.dumps(audit(events_a).to_dict()))
     write_events(outside / "secret-run", synthetic_events(3, seed=9, name="secret"))
     (outside / "secret.txt").write_text("top secret")
     (root / "link-out").symlink_to(outside / "secret-run", target_is_directory=True)
@@ -82,8 +84,10 @@ def test_the_api_serves_runs_and_keeps_symlinked_audit_out(tree_url: str) -> Non
     assert sorted(runs) == ["a", "c", "link-in"]
     assert runs["a"]["has_audit"] and not runs["c"]["has_audit"]
     run = json.loads(_get(tree_url, "/api/run?id=a")[2])
-    assert run["audit"]["totals"] == {"stops": 2, "saved_j": 12.5}
-    assert len(run["trials"]) == 4 and run["summary"]["counts"]["total"] == 4
+    stops = [e for e in synthetic_events(6, seed=1) if e["event"] == "decision" and e["action"] == "stop"]
+    assert run["audit"]["totals"]["stops"] == len(stops) > 0
+    assert [r["trial_id"] for r in run["audit"]["rows"]] == [e["trial_id"] for e in stops]
+    assert len(run["trials"]) == 6 and run["summary"]["counts"]["total"] == 6
     assert _get(tree_url, "/")[0] == 200 and _get(tree_url, "/static/uPlot.iife.min.js")[0] == 200
     assert _get(tree_url, "/static/uPlot.LICENSE")[2].startswith(b"The MIT License")
 

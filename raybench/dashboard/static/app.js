@@ -95,7 +95,7 @@
         h("td", {}, box),
         h("td", {}, h("a", {href: runHref(r.id)}, r.name || r.id), h("div", {class: "count"}, r.id)),
         h("td", {}, h("span", {class: "badge " + r.status}, r.status), " ", logNote(r.log)),
-        h("td", {class: "num"}, String(c.total || 0), h("div", {class: "count"}, `${c.completed || 0} done · ${c.pruned || 0} pruned · ${c.failed || 0} failed · ${c.running || 0} running`)),
+        h("td", {class: "num"}, String(c.total || 0), h("div", {class: "count"}, `${c.completed || 0} done · ${c.pruned || 0} pruned · ${c.failed || 0} failed · ${c.running || 0} running` + (c.paused ? ` · ${c.paused} paused` : ""))),
         h("td", {class: "num"}, best, h("div", {class: "count"}, (r.metric || {}).name || "")),
         h("td", {class: "num"}, RB.fmtJ(r.energy_j), h("div", {class: "count"}, r.provenance || "")),
         h("td", {class: "num"}, RB.fmtS(r.jct_s)),
@@ -131,7 +131,7 @@
           h("input", {type: "search", id: "filter", placeholder: "filter: id, config, node, stop reason…", value: S.filter,
             oninput: (ev) => { S.filter = ev.target.value; renderTable(); }}),
           h("select", {id: "status-filter", onchange: (ev) => { S.status = ev.target.value; renderTable(); }},
-            ["", "completed", "pruned", "failed", "running", "pending"].map((s) => h("option", {value: s}, s || "any status"))),
+            ["", "completed", "pruned", "failed", "running", "paused", "pending"].map((s) => h("option", {value: s}, s || "any status"))),
           h("span", {class: "count", id: "table-count"})),
         h("div", {class: "scroll"}, h("table", {id: "trials"}))),
         h("section", {class: "panel wide", id: "p-warnings", hidden: true}, h("h2", {}, "Recent warnings"), h("div", {id: "warnings"}))));
@@ -176,7 +176,7 @@
     else if (!sum.events) notice.append(h("div", {class: "notice info"}, "The log holds no events yet; this page fills in as the run writes them."));
     const cards = document.getElementById("cards");
     cards.textContent = "";
-    cards.append(card("trials", String(c.total), `${c.completed} done · ${c.pruned} pruned · ${c.failed} failed · ${c.running} running`),
+    cards.append(card("trials", String(c.total), `${c.completed} done · ${c.pruned} pruned · ${c.failed} failed · ${c.running} running` + (c.paused ? ` · ${c.paused} paused` : "")),
       card("best " + metric, sum.best ? RB.fmtV(sum.best.value) : "–", sum.best ? `trial #${sum.best.trial_id} (${sum.best.status})` : "no trial ended yet"),
       card("energy", RB.fmtJ(sum.energy_j), sum.energy_j === null ? "no energy samples" : sum.provenance),
       card("job time", RB.fmtS(sum.jct_s), sum.status === "running" ? "so far" : "start to end"),
@@ -220,33 +220,48 @@
       h("dl", {}, rows.filter((r) => r[1] !== null && r[1] !== undefined && r[1] !== "").flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, RB.text(v))])));
   }
 
+  const AUDIT_COLS = ["trial_id", "step", "rule", "value", "cutoff", "probability", "saved_j", "saved_s",
+    "would_have_final", "wrong", "counterfactual", "detail"];
+
+  function auditFigure(k, v) {
+    if (/_j$/.test(k)) return RB.fmtJ(v);
+    if (/_s$/.test(k)) return RB.fmtS(v);
+    if (/_rate$/.test(k) && RB.num(v)) return (100 * v).toFixed(1) + " %";
+    if (Array.isArray(v) && v.length === 2 && v.every(RB.num)) return `${(100 * v[0]).toFixed(1)} – ${(100 * v[1]).toFixed(1)} %`;
+    return typeof v === "number" ? RB.fmtV(v, 4) : RB.text(v);
+  }
+
+  /* audit.json as raybench.report.audit writes it: totals, rows (one per stop), basis */
   function renderAudit(audit) {
     const sec = document.getElementById("p-audit"), box = document.getElementById("audit");
     sec.hidden = !audit;
     if (!audit) return;
     box.textContent = "";
     if (audit.error) { box.append(h("div", {class: "notice error"}, audit.error)); return; }
+    if (audit.basis) box.append(h("div", {class: "hint"}, "Savings are " + audit.basis + "."));
     const totals = audit.totals && typeof audit.totals === "object" ? audit.totals : {};
     const cards = h("div", {class: "cards"});
-    for (const [k, v] of Object.entries(totals)) cards.append(card(k.replace(/_/g, " "), /_j$/.test(k) ? RB.fmtJ(v) : typeof v === "number" ? RB.fmtV(v, 3) : RB.text(v)));
+    for (const [k, v] of Object.entries(totals)) cards.append(card(k.replace(/_/g, " "), auditFigure(k, v)));
     box.append(cards);
-    const stops = Array.isArray(audit.stops) ? audit.stops : [];
-    if (stops.some((r) => RB.num(r.saved_j))) {
+    const all = Array.isArray(audit.rows) ? audit.rows : Array.isArray(audit.stops) ? audit.stops : [];
+    const stops = all.filter((r) => r && typeof r === "object");
+    const bars = stops.filter((r) => RB.num(r.trial_id) && RB.num(r.saved_j) && !r.counterfactual).sort((a, b) => a.trial_id - b.trial_id);
+    if (bars.length) {
       const chart = h("div", {class: "chart", id: "audit-saved"});
       box.append(h("h2", {}, "Joules saved per stop"), h("div", {class: "hint"},
-        "Estimated: the trial's measured cost per epoch times the epochs it did not run. Colour: whether the stop was wrong, where the audit knows."), chart);
-      const rows = stops.filter((r) => RB.num(r.trial_id) && RB.num(r.saved_j)).sort((a, b) => a.trial_id - b.trial_id);
-      const cls = (r) => r.wrong === true ? "failed" : r.wrong === false ? "completed" : "running";
+        "Colour: whether the stop was wrong (the trial would have beaten the best), where the audit knows its full curve."), chart);
+      const cls = (r) => r.wrong === true ? "failed" : r.wrong === false ? "completed" : "pending";
       RB.plot(chart, "audit", (w) => ({width: w, height: 220, scales: RB.barScales(),
         series: [{label: "trial"}, ...[["right", "completed"], ["wrong", "failed"], ["not known", "pending"]].map(([l, o]) => ({label: l, fill: RB.COLORS[o], stroke: RB.COLORS[o],
           paths: uPlot.paths.bars({size: [0.8, 40]}), points: {show: false}, value: (u, v) => RB.fmtJ(v)}))],
         axes: [{label: "trial"}, {label: "saved, J (estimated)", size: 60}]}),
-      [rows.map((r) => r.trial_id), ...["completed", "failed", "running"].map((o) => rows.map((r) => (cls(r) === o ? r.saved_j : null)))], "audit");
+      [bars.map((r) => r.trial_id), ...["completed", "failed", "pending"].map((o) => bars.map((r) => (cls(r) === o ? r.saved_j : null)))], "audit");
     }
     if (stops.length) {
-      const cols = [...new Set(stops.flatMap((r) => Object.keys(r)))].slice(0, 12);
-      box.append(h("div", {class: "scroll"}, h("table", {id: "audit-stops"}, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))),
-        h("tbody", {}, stops.slice(0, MAX_ROWS).map((r) => h("tr", {}, cols.map((c) => h("td", {}, typeof r[c] === "number" ? RB.fmtV(r[c]) : RB.text(r[c])))))))));
+      const keys = new Set(stops.flatMap((r) => Object.keys(r)));
+      const cols = [...AUDIT_COLS.filter((c) => keys.has(c)), ...[...keys].filter((c) => !AUDIT_COLS.includes(c))].slice(0, 14);
+      box.append(h("div", {class: "scroll"}, h("table", {id: "audit-stops"}, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c.replace(/_/g, " "))))),
+        h("tbody", {}, stops.slice(0, MAX_ROWS).map((r) => h("tr", {}, cols.map((c) => h("td", {}, c === "saved_j" ? RB.fmtJ(r[c]) : c === "saved_s" ? RB.fmtS(r[c]) : typeof r[c] === "number" ? RB.fmtV(r[c]) : RB.text(r[c])))))))));
     }
   }
 

@@ -3,9 +3,9 @@
 "use strict";
 const RB = {};
 
-RB.COLORS = {completed: "#009E73", pruned: "#E69F00", failed: "#D55E00", running: "#56B4E9", pending: "#999999"};
+RB.COLORS = {completed: "#009E73", pruned: "#E69F00", failed: "#D55E00", running: "#56B4E9", paused: "#CC79A7", pending: "#999999"};
 RB.PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C6D1F", "#000000"];
-RB.OUTCOMES = ["completed", "pruned", "failed", "running"];
+RB.OUTCOMES = ["completed", "pruned", "failed", "running", "paused"];
 
 RB.h = function (tag, attrs, ...kids) {
   const el = document.createElement(tag);
