@@ -1,7 +1,9 @@
 """What the dashboard keeps of one run: the experiment fold (raybench.core, the same one the scheduler,
-resume and replay use) for trial status and best-so-far, plus a few bounded aggregates for display.
+resume and replay use) for trial status and best-so-far, the energy ledger (raybench.energy, the same
+attribution summary.json and trials.csv use) for joules, plus a few bounded aggregates for display.
 
-Nothing here keeps events. Per trial it keeps one record (the fold's TrialState and a small Extra);
+Nothing here keeps events. Per trial it keeps one record (the fold's TrialState, the ledger's sums and a
+small Extra);
 per node a Downsampled power series; the best-so-far curve only where it improved. So memory grows with
 the number of trials and nodes, not with the number of events. Pure Python; no I/O, no clock.
 """
@@ -16,10 +18,9 @@ from typing import Any, Optional
 
 from raybench.core import ExperimentState
 from raybench.dashboard._series import Downsampled
+from raybench.energy import EnergyLedger
 
 DOMAINS = ("cpu", "dram", "gpu")
-_ESTIMATED = frozenset({"estimate", "estimated", "model", "tdp"})
-_NO_BACKEND = frozenset({"", "none", "null"})
 RECENT_WARNINGS = 10
 
 
@@ -27,19 +28,11 @@ def _num(v: Any) -> Optional[float]:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def provenance_kind(backend: Any) -> Optional[str]:
-    """'measured' or 'estimated' for a provenance value (a backend name or a kind); None for no backend."""
-    name = str(backend or "").strip().lower()
-    if name in _NO_BACKEND:
-        return None
-    return "estimated" if name in _ESTIMATED else "measured"
-
-
 @dataclass
 class Extra:
     """Per-trial figures the fold does not keep."""
 
-    energy_j: Optional[float] = None  # attributed joules at the trial's last report
+    report_j: Optional[float] = None  # the runtime's attributed joules at the trial's last report
     first_step: Optional[int] = None
     last_step: Optional[int] = None
     stop_t: Optional[float] = None
@@ -66,8 +59,8 @@ class RunState:
         self.end_reason: Optional[str] = None
         self.segments = 0
         self.concurrency: dict[str, Any] = {}
-        self.energy_by_domain: dict[str, float] = {}
-        self.provenance: set[str] = set()
+        self.ledger = EnergyLedger()
+        self.n_samples = 0
         self.power: dict[str, Downsampled] = {}
         self.hosts: dict[str, str] = {}
         self.anytime: list[tuple[float, float, float, int]] = []  # (t, joules so far, best, best trial)
@@ -83,7 +76,18 @@ class RunState:
 
     @property
     def energy_j(self) -> float:
-        return math.fsum(self.energy_by_domain.values())
+        """Joules of all nodes so far, every domain."""
+        return math.fsum(self.ledger.total_by_domain().values())
+
+    def trial_energy_j(self, tid: int, extra: Extra, *, started: bool) -> Optional[float]:
+        """The trial's own (active) joules as the ledger attributes them, as in trials.csv's energy_j; the
+        runtime's figure at its last report when the log has no energy samples; None before it started."""
+        if not started:
+            return None
+        if self.n_samples:
+            parts = self.ledger.trial(tid)
+            return parts["cpu_j"] + parts["dram_j"] + parts["gpu_j"]
+        return extra.report_j
 
     def apply(self, e: Mapping[str, Any]) -> None:
         self.version += 1
@@ -101,6 +105,8 @@ class RunState:
             self.end_status, self.end_reason = str(e.get("status")), str(e.get("reason") or "")
         elif kind == "node_joined":
             self.hosts[str(e.get("node_id"))] = str(e.get("host") or "")
+        elif kind == "node_baseline":
+            self.ledger.add_baseline(e)
         elif kind == "energy_sample":
             self._sample(e)
         elif kind == "warning":
@@ -126,26 +132,22 @@ class RunState:
 
     def _sample(self, e: Mapping[str, Any]) -> None:
         t0, t1 = _num(e.get("t0")), _num(e.get("t1"))
+        try:
+            self.ledger.add_sample(e)
+        except (KeyError, TypeError, ValueError):
+            return  # a malformed sample from a damaged or foreign log: leave it out
+        self.n_samples += 1
         raw = e.get("energy_j") if isinstance(e.get("energy_j"), Mapping) else {}
-        prov = e.get("provenance") if isinstance(e.get("provenance"), Mapping) else {}
-        total = 0.0
-        for d in DOMAINS:
-            j = _num(raw.get(d))
-            if j is None:
-                continue
-            kind = provenance_kind(prov.get(d))
-            if kind is None and j == 0.0:
-                continue  # a domain without a backend reports 0 J
-            self.energy_by_domain[d] = self.energy_by_domain.get(d, 0.0) + j
-            total += j
-            if kind:
-                self.provenance.add(kind)
+        total = math.fsum(j for d in DOMAINS if (j := _num(raw.get(d))) is not None)
         if t0 is not None and t1 is not None and t1 > t0:
             node = str(e.get("node_id"))
             series = self.power.get(node)
             if series is None:
                 series = self.power[node] = Downsampled()
             series.add((t0 + t1) / 2, total / (t1 - t0))
+        for tid in (e.get("trial_cpu_s") or {}):
+            if isinstance(tid, int) and tid in self.changed:
+                self.changed[tid] = self.version  # its joules changed
 
     def _trial(self, tid: int, kind: Any, e: Mapping[str, Any], t: Optional[float], best_before: Optional[float]) -> None:
         fold = self.fold
@@ -157,7 +159,7 @@ class RunState:
         step = e.get("step") if isinstance(e.get("step"), int) else None
         if kind == "report":
             j = _num(e.get("energy_j"))
-            x.energy_j = j if j is not None else x.energy_j
+            x.report_j = j if j is not None else x.report_j
             if step is not None:
                 x.first_step = step if x.first_step is None else min(x.first_step, step)
                 x.last_step = step if x.last_step is None else max(x.last_step, step)
@@ -195,9 +197,11 @@ class RunState:
         return out
 
     def energy_provenance(self) -> str:
-        if not self.provenance:
-            return "none"
-        return " + ".join(k for k in ("measured", "estimated") if k in self.provenance)
+        """measured, estimated, or both ("measured + estimated"), from the ledger's labels per domain."""
+        labels = set(self.ledger.provenance().values()) - {"none"}
+        if "mixed" in labels:
+            labels = (labels - {"mixed"}) | {"measured", "estimated"}
+        return " + ".join(k for k in ("measured", "estimated") if k in labels) or "none"
 
     def best(self) -> Optional[dict[str, Any]]:
         tr = self.fold.best() if self.fold else None
@@ -221,8 +225,9 @@ class RunState:
         return {
             "run_id": self.run_id, "name": self.name, "status": self.status, "end_reason": self.end_reason,
             "started_t": self.start_t, "jct_s": jct, "metric": self.metric, "counts": self.counts(),
-            "best": self.best(), "energy_j": self.energy_j if self.energy_by_domain else None,
-            "energy_by_domain_j": dict(self.energy_by_domain), "provenance": self.energy_provenance(),
+            "best": self.best(), "energy_j": self.energy_j if self.n_samples else None,
+            "energy_range_j": list(self.ledger.total_range_j()) if "estimated" in self.energy_provenance() else None,
+            "energy_by_domain_j": self.ledger.total_by_domain(), "provenance": self.energy_provenance(),
             "pruner": pruner.get("type"), "sampler": sampler.get("type"), "stops": self.decisions.get("stop", 0),
             "stops_by_rule": dict(self.stops_by_rule), "resumes": max(self.segments - 1, 0),
             "events": self.n_events, "version": self.version,
@@ -241,7 +246,7 @@ class RunState:
         return {
             "id": tid, "status": tr.status.value, "attempts": tr.attempts, "config": tr.config,
             "steps": tr.max_steps or tr.steps, "value": tr.final_value, "best": tr.best_value,
-            "energy_j": x.energy_j, "duration_s": tr.duration_s, "started_s": self._rel(tr.started_t),
+            "energy_j": self.trial_energy_j(tid, x, started=tr.started_t is not None), "duration_s": tr.duration_s, "started_s": self._rel(tr.started_t),
             "ended_s": self._rel(tr.ended_t), "node": self.hosts.get(str(tr.node_id)) or tr.node_id,
             "first_step": x.first_step, "last_step": x.last_step, "stop": stop, "error": tr.error,
             "cause": tr.cause, "test": tr.test_metrics or None, "spans": spans,

@@ -178,7 +178,7 @@
     cards.textContent = "";
     cards.append(card("trials", String(c.total), `${c.completed} done · ${c.pruned} pruned · ${c.failed} failed · ${c.running} running` + (c.paused ? ` · ${c.paused} paused` : "")),
       card("best " + metric, sum.best ? RB.fmtV(sum.best.value) : "–", sum.best ? `trial #${sum.best.trial_id} (${sum.best.status})` : "no trial ended yet"),
-      card("energy", RB.fmtJ(sum.energy_j), sum.energy_j === null ? "no energy samples" : sum.provenance),
+      card("energy", RB.fmtJ(sum.energy_j), sum.energy_j === null ? "no energy samples" : RB.energyNote(sum)),
       card("job time", RB.fmtS(sum.jct_s), sum.status === "running" ? "so far" : "start to end"),
       card("stops", String(sum.stops), Object.entries(sum.stops_by_rule).map(([r, n]) => `${r} ${n}`).join(", ") || "no stop decisions"),
       card("events read", String(sum.events), snap.log.pending_bytes ? "a record is being written" : "log followed to its end"));
@@ -339,7 +339,7 @@
     const figs = [["status", (r) => r.status], ["trials", (r) => r.counts.total], ["completed", (r) => r.counts.completed],
       ["pruned", (r) => r.counts.pruned], ["failed", (r) => r.counts.failed], ["best " + metric, (r) => (r.best ? RB.fmtV(r.best.value) : "–")],
       ["best trial", (r) => (r.best ? "#" + r.best.trial_id + " " + RB.cfgText(r.best.config) : "–")], ["energy", (r) => RB.fmtJ(r.energy_j)],
-      ["energy provenance", (r) => r.provenance], ["JCT", (r) => RB.fmtS(r.jct_s)], ["stops", (r) => r.stops],
+      ["energy provenance", (r) => (r.energy_j === null ? "no energy samples" : RB.energyNote(r))], ["JCT", (r) => RB.fmtS(r.jct_s)], ["stops", (r) => r.stops],
       ["sampler", (r) => r.sampler || "–"], ["pruner", (r) => r.pruner || "–"], ["resumes", (r) => r.resumes]];
     const table = document.getElementById("compare");
     table.textContent = "";
