@@ -121,7 +121,7 @@
         panel("best-time", "Best so far against time", "Steps where a finished trial improved the best value."),
         panel("best-energy", "Best so far against energy", "The same best value against the joules of all nodes measured up to then."),
         panel("power", "Node power and trial spans", "Each node's power; below it, one bar per trial attempt, coloured by how it ended."),
-        panel("energy", "Energy per trial", "Joules attributed to each trial by its last report, coloured by outcome."),
+        panel("energy", "Energy per trial", "Each trial's own CPU, DRAM and GPU joules as the energy ledger attributes them, coloured by outcome."),
         h("section", {class: "panel wide", id: "p-timeline"}, h("h2", {}, "Pruning timeline"),
           h("div", {class: "hint"}, "One row per trial from its first to its last reported step; × marks a stop. Hover or click a × for its reason."),
           h("div", {class: "chart", id: "timeline"}), h("div", {class: "detail", id: "stop-detail"}, "Click a × to see why that trial was stopped.")),

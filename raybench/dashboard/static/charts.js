@@ -40,8 +40,11 @@ RB.fmtV = (v, d = 4) => RB.num(v) ? (Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(
 RB.fmtS = (s) => !RB.num(s) ? "–" : s < 120 ? s.toFixed(1) + " s" : s < 7200 ? (s / 60).toFixed(1) + " min" : (s / 3600).toFixed(2) + " h";
 RB.fmtJ = (j) => !RB.num(j) ? "–" : j < 1e3 ? j.toFixed(1) + " J" : j < 1e6 ? (j / 1e3).toFixed(2) + " kJ" : (j / 1e6).toFixed(2) + " MJ";
 RB.text = (v) => v === null || v === undefined ? "–" : typeof v === "object" ? JSON.stringify(v) : String(v);
-RB.energyNote = (sum) => sum.provenance + (sum.energy_range_j && sum.energy_range_j.every(RB.num)
-  ? `, range ${RB.fmtJ(sum.energy_range_j[0])} – ${RB.fmtJ(sum.energy_range_j[1])}` : "");
+RB.energyNote = (sum) => {
+  const r = sum.energy_range_j;
+  const wide = r && r.every(RB.num) && RB.fmtJ(r[0]) !== RB.fmtJ(r[1]);
+  return sum.provenance + (wide ? `, range ${RB.fmtJ(r[0])} – ${RB.fmtJ(r[1])}` : "");
+};
 RB.cfgText = (cfg) => Object.entries(cfg || {}).map(([k, v]) => k + "=" + RB.text(v)).join("  ");
 
 RB.reasonText = function (stop) {
