@@ -62,6 +62,7 @@ def tree_url(tree: Path):
 def test_runs_are_found_only_inside_path(tree: Path) -> None:
     found = find_runs(tree.resolve())
     assert sorted(found) == ["a", "c", "link-in"]  # link-in stays inside root; link-out and b point outside
+    assert find_runs((tree / "a").resolve()) == {".": (tree / "a").resolve()}  # PATH may be the run itself
 
 
 @pytest.mark.parametrize("path", [

@@ -140,3 +140,13 @@ def test_downsampled_keeps_its_capacity_and_the_mean() -> None:
     assert math.fsum(w * v for w, (_, v) in zip(weights, pts)) / 1000 == pytest.approx(4.5)
     with pytest.raises(ValueError, match="capacity"):
         Downsampled(capacity=3)
+
+
+def test_a_resumed_run_is_running_again_and_counts_its_resume() -> None:
+    events = sample_events(ended=True)
+    state = _fold(events)
+    assert state.summary()["status"] == "budget"
+    start = dict(events[0], t=events[-1]["t"] + 5, resumed=True)
+    state.apply(start)
+    s = state.summary()
+    assert s["status"] == "running" and s["resumes"] == 1 and s["run_id"] == events[0]["run_id"]
