@@ -15,6 +15,7 @@ import asyncio
 import hmac
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -202,7 +203,11 @@ async def _poller(app: web.Application) -> Any:
     async def loop() -> None:
         while True:
             started = time.monotonic()
-            changed = await asyncio.to_thread(reg.poll)
+            try:
+                changed = await asyncio.to_thread(reg.poll)
+            except Exception as e:  # noqa: BLE001 - the view must outlive one bad poll; say so and go on
+                print(f"raybench dashboard: reading the logs failed: {type(e).__name__}: {e}", file=sys.stderr)
+                changed = False
             if changed:
                 async with tick:
                     tick.notify_all()

@@ -61,6 +61,7 @@ class RunState:
         self.concurrency: dict[str, Any] = {}
         self.ledger = EnergyLedger()
         self.n_samples = 0
+        self.bad_events = 0
         self.power: dict[str, Downsampled] = {}
         self.hosts: dict[str, str] = {}
         self.anytime: list[tuple[float, float, float, int]] = []  # (t, joules so far, best, best trial)
@@ -90,8 +91,16 @@ class RunState:
         return extra.report_j
 
     def apply(self, e: Mapping[str, Any]) -> None:
+        """Fold one event. One whose fields have the wrong types (a foreign or newer writer) is counted in
+        `bad_events` and left out, so one odd record cannot stop the view."""
         self.version += 1
         self.n_events += 1
+        try:
+            self._apply(e)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            self.bad_events += 1
+
+    def _apply(self, e: Mapping[str, Any]) -> None:
         kind, t = e.get("event"), _num(e.get("t"))
         if t is not None:
             self.last_t = t if self.last_t is None else max(self.last_t, t)
@@ -132,10 +141,7 @@ class RunState:
 
     def _sample(self, e: Mapping[str, Any]) -> None:
         t0, t1 = _num(e.get("t0")), _num(e.get("t1"))
-        try:
-            self.ledger.add_sample(e)
-        except (KeyError, TypeError, ValueError):
-            return  # a malformed sample from a damaged or foreign log: leave it out
+        self.ledger.add_sample(e)
         self.n_samples += 1
         raw = e.get("energy_j") if isinstance(e.get("energy_j"), Mapping) else {}
         total = math.fsum(j for d in DOMAINS if (j := _num(raw.get(d))) is not None)
@@ -230,7 +236,7 @@ class RunState:
             "energy_by_domain_j": self.ledger.total_by_domain(), "provenance": self.energy_provenance(),
             "pruner": pruner.get("type"), "sampler": sampler.get("type"), "stops": self.decisions.get("stop", 0),
             "stops_by_rule": dict(self.stops_by_rule), "resumes": max(self.segments - 1, 0),
-            "events": self.n_events, "version": self.version,
+            "events": self.n_events, "bad_events": self.bad_events, "version": self.version,
         }
 
     def trial_row(self, tid: int) -> dict[str, Any]:

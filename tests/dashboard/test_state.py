@@ -14,7 +14,7 @@ from synth import synthetic_events
 from raybench.dashboard import Downsampled, RunState
 from raybench.events import derive_trials, make_event
 from raybench.events._energy import trial_energy
-from raybench.events.sample import sample_events
+from raybench.events.sample import T0, sample_events
 
 
 def _fold(events) -> RunState:
@@ -150,3 +150,12 @@ def test_a_resumed_run_is_running_again_and_counts_its_resume() -> None:
     state.apply(start)
     s = state.summary()
     assert s["status"] == "running" and s["resumes"] == 1 and s["run_id"] == events[0]["run_id"]
+
+
+def test_an_event_with_odd_fields_is_counted_and_left_out() -> None:
+    state = _fold(sample_events())
+    before = state.summary()["counts"]
+    state.apply({"event": "report", "t": T0 + 40, "trial_id": 4, "step": 2, "metrics": "not a map"})
+    state.apply(make_event("trial_created", t=T0 + 41, trial_id=6, config={"lr": 0.1}))
+    assert state.bad_events == 1 and state.summary()["bad_events"] == 1
+    assert state.summary()["counts"]["total"] == before["total"] + 1

@@ -173,6 +173,8 @@
       `${snap.log.damage_count} stretch(es) could not be read and were skipped (${[...new Set(snap.log.damage.map((d) => d.kind))].join(", ")}). Everything readable is shown.`));
     else if (snap.log.tail_damage) notice.append(h("div", {class: "notice warn"}, h("b", {}, "The end of the log is damaged: "),
       `its last ${snap.log.pending_bytes} bytes are not a readable record (${snap.log.tail_damage}). Everything before them is shown.`));
+    else if (sum.bad_events) notice.append(h("div", {class: "notice warn"}, h("b", {}, "Some events were not understood: "),
+      `${sum.bad_events} event(s) had fields of unexpected types and were left out.`));
     else if (!sum.events) notice.append(h("div", {class: "notice info"}, "The log holds no events yet; this page fills in as the run writes them."));
     const cards = document.getElementById("cards");
     cards.textContent = "";
