@@ -7,9 +7,10 @@ the reference. A second pass times the fit of full 27-point curves (max_t=81, re
 
     .venv/bin/python scripts/bench_learning_curve.py [--quick]
 
-Prints the median ms per decision (wall, and the thread's CPU time for the 27-point fits), and for the rule's stops: epochs run against the grid's, the best final
-value reached against the grid's best, and the stops whose trial would have ended above the best final value
-of the trials that ran to the end (wrong stops, judged on the noisy epoch-27 value).
+Prints the median ms per decision (wall, and the thread's CPU time), and for each rule on the same stream
+(learning_curve, median, stopping ASHA, hyperband): epochs run against the grid's, the best final value of the
+trials that ran to the end against the grid's best, and the stops whose trial would have ended above that
+value (wrong stops, judged on the noisy epoch-27 value).
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raybench.search import space as sp  # noqa: E402
-from raybench.search.pruners import LearningCurvePruner, MedianPruner, Pruner  # noqa: E402
+from raybench.search.pruners import (  # noqa: E402
+    ASHAPruner,
+    HyperbandPruner,
+    LearningCurvePruner,
+    MedianPruner,
+    Pruner,
+)
 from raybench.search.synthetic import SyntheticObjective  # noqa: E402
 
 EPOCHS = 27
@@ -100,12 +107,19 @@ def main() -> None:
     print(f"median pruner (reference), all decisions: median {ref * ms:.4f} ms CPU; 27-point learning_curve / "
           f"median: {lc27 / ref:.0f}x")
     finals = [c[-1] for c in curves]
-    completed = [i for i, e in enumerate(ran) if e == EPOCHS]
-    best_run = max(finals[i] for i in completed)
-    wrong = [i for i, e in enumerate(ran) if e < EPOCHS and finals[i] > best_run]
-    print(f"epochs run: {sum(ran)} of {len(curves) * EPOCHS} ({sum(ran) / (len(curves) * EPOCHS):.1%}); "
-          f"stops: {len(curves) - len(completed)}")
-    print(f"best final: {best_run:.4f} (grid best {max(finals):.4f}); wrong stops: {len(wrong)}")
+    print(f"grid best final {max(finals):.4f}; the same stream through each rule (one worker, grid order):")
+    print("| rule | epochs run | stops | best final of completed trials | wrong stops |")
+    print("|---|---:|---:|---:|---:|")
+    rules = {"learning_curve (max_t 27)": ran,
+             "median (min_peers 1)": play(MedianPruner(min_peers=1), curves)[3],
+             "asha stopping (grace 1, eta 3)": play(ASHAPruner(max_t=EPOCHS), curves)[3],
+             "hyperband (1..27, eta 3)": play(HyperbandPruner(max_resource=EPOCHS), curves)[3]}
+    for name, epochs_run in rules.items():
+        completed = [i for i, e in enumerate(epochs_run) if e == EPOCHS]
+        best_run = max(finals[i] for i in completed)
+        wrong = [i for i, e in enumerate(epochs_run) if e < EPOCHS and finals[i] > best_run]
+        print(f"| {name} | {sum(epochs_run)} of {len(curves) * EPOCHS} ({sum(epochs_run) / (len(curves) * EPOCHS):.1%}) "
+              f"| {len(curves) - len(completed)} | {best_run:.4f} | {len(wrong)} |")
 
 
 if __name__ == "__main__":

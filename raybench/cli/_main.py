@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--metric", default="val_accuracy", help="with --curves: the metric's name")
     rp.add_argument("--mode", choices=["max", "min"], default="max", help="with --curves: the metric's mode")
 
+    au = sub.add_parser("audit", help="every stop of a run: what it saved and whether it was right")
+    au.add_argument("run_dir", metavar="RUN_DIR")
+    au.add_argument("--against", metavar="FULL_RUN", help="a full run of the same configs (e.g. an unpruned grid)")
+
     s = sub.add_parser("suite", help="run a suite of experiments (one run directory per variant)")
     s.add_argument("suite", metavar="SUITE")
     s.add_argument("--out", help="suite directory (default: runs/suites/NAME)")
@@ -86,6 +90,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from raybench.cli._replay import cmd_replay
 
             return cmd_replay(args) or 0
+        if args.command == "audit":
+            from raybench.cli._audit import cmd_audit
+
+            return cmd_audit(args) or 0
         return getattr(_commands, f"cmd_{args.command}")(args) or 0
     except RaybenchError as e:
         print(f"raybench: error: {e}", file=sys.stderr)

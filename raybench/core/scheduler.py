@@ -67,7 +67,8 @@ class SchedulerCore:
         self.multi = len(self.objectives) > 1 or self.objectives[0][0] in MEASURED
         self.sampler = make_sampler(config.sampler, self.space, seed=config.seed, mode=config.metric.mode,
                                     objectives=self.objectives if self.multi else None)
-        self.pruner = make_pruner(config.pruner, mode=config.metric.mode, seed=config.seed)
+        self.pruner = make_pruner(config.pruner, mode=config.metric.mode, seed=config.seed,
+                                  max_t=config.task.epochs, space=self.space)
         # Promotion ASHA pauses trials at rungs and promotes them when a worker is free.
         self.promotes = callable(getattr(self.pruner, "next_promotion", None))
         self.budget = Budget.of(config.budget)
@@ -111,6 +112,7 @@ class SchedulerCore:
         effect = self.state.apply(event)
         if isinstance(effect, Created):
             self.sampler.replay(effect.trial_id, effect.config)  # a no-op for a trial it suggested itself
+            self.pruner.register(effect.trial_id, effect.config)  # a guard picks its protected trials by config
         elif isinstance(effect, Promoted):
             if self._restoring:  # live, the pruner chose the promotion itself
                 self.pruner.promote(effect.trial_id)

@@ -7,7 +7,8 @@ audit(events, against=None) -> Audit, from the events of a run (as raybench.even
   the trial's measured cost per epoch times the epochs it did not run (task.epochs - its last step). Seconds
   per epoch are its wall time at its last report over its epochs; joules per epoch are its attributed energy
   (the energy ledger replayed from the log's energy_sample events: CPU, DRAM and GPU joules, all attempts)
-  over its epochs. Without energy samples, the report events' own energy_j is used; without either, None.
+  over its epochs. For a trial without attributed energy in the samples, the report events' own energy_j (the
+  trial's attributed energy so far) is used; without either, None.
 - One row per protected trial whose wrapped rule would have stopped it (the guard's decision with
   overridden "stop"), marked counterfactual: the trial ran on, so its full curve is known.
 - `would_have_final`: the value the stopped trial would have ended with, where known: from the trial itself for
@@ -31,6 +32,7 @@ from typing import Any, Optional
 from raybench.energy import EnergyLedger
 
 ESTIMATED = "estimated: measured cost per epoch x epochs not run"
+AUDIT_FILE = "audit.json"
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ def _row(d: Mapping[str, Any], reason: Mapping[str, Any], t: _Trial, joules: Opt
     run = step if counterfactual else max(t.last_step, step)
     not_run = max(epochs - run, 0)
     per_epoch_s = t.elapsed_s / t.last_step if t.elapsed_s is not None and t.last_step else None
-    if joules is not None and t.last_step:
+    if joules and t.last_step:  # a trial the samples never saw (0 J) falls back to its reports
         per_epoch_j, source = joules / t.last_step, "ledger"
     elif t.report_j is not None and t.last_step:
         per_epoch_j, source = t.report_j / t.last_step, "report"

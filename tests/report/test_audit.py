@@ -138,3 +138,14 @@ def test_wilson_interval() -> None:
     assert lo == pytest.approx(0.0567, abs=1e-4) and hi == pytest.approx(0.5098, abs=1e-4)
     assert wilson_interval(0, 0) == (0.0, 1.0) and wilson_interval(0, 5)[0] == 0.0
     assert not math.isnan(wilson_interval(5, 5)[1])
+
+
+def test_the_sample_log_audits_its_one_stop() -> None:
+    from raybench.events.sample import sample_events
+
+    events = sample_events(ended=True)
+    stops = [e for e in events if e["event"] == "decision" and e["action"] == "stop"
+             and e["reason"]["rule"] != "budget"]
+    a = audit(events)
+    assert [(r.trial_id, r.step) for r in a.rows] == [(e["trial_id"], e["step"]) for e in stops]
+    assert all(r.saved_j is not None and r.saved_j > 0 for r in a.rows)

@@ -118,13 +118,23 @@ def test_stop_paused_ends_a_trial_that_can_no_longer_be_promoted() -> None:
     assert d.stop and d.reason.value == 0.4 and d.reason.cutoff == 0.2 and d.reason.rung == 1
     assert d.reason.detail == "stopped at rung 1 (epoch 1): not promoted, rank 3 of 3 where the top 1 can be"
     assert p.paused() == {0: 1}
-    with pytest.raises(ValueError, match=r"trial 0 is paused; end it with stop_paused\(\), or promote it first"):
-        p.complete(0)
     with pytest.raises(ValueError, match="trial 2 is not paused; only a paused trial can be stopped here"):
         p.stop_paused(2)
     with pytest.raises(ValueError, match="trial 1 is not paused; only a paused trial can be promoted"):
         p.promote(1)
     assert p.promote(0).reason.detail.endswith("out of turn")
+
+
+def test_a_trial_paused_at_its_last_epoch_can_complete() -> None:
+    # max_t 9 but the trials run 3 epochs: rung 3 is not the last, and the runtime completes the trial there.
+    p = PromotionASHAPruner(grace_period=1, reduction_factor=3, max_t=9)
+    for t in range(3):
+        p.report(t, 1, 0.5 + t / 10)
+    assert p.next_promotion().trial_id == 2
+    p.report(2, 2, 0.8)
+    assert p.report(2, 3, 0.9).pause
+    p.complete(2)
+    assert p.paused() == {0: 1, 1: 1} and p.rungs()[3] == {2: 0.9} and p.n_completed == 1
 
 
 def test_non_finite_values_stop_without_being_recorded() -> None:

@@ -93,8 +93,8 @@ class GuardedPruner(Pruner):
             self._protected.add(trial_id)
 
     def complete(self, trial_id: int) -> None:
+        self._inner.complete(trial_id)  # first: it may refuse (a paused trial), and then nothing has changed
         super().complete(trial_id)
-        self._inner.complete(trial_id)
 
     def _forget(self, trial_id: int) -> None:
         self._streak.pop(trial_id, None)

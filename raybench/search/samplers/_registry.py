@@ -23,13 +23,13 @@ def make_sampler(spec: Any, space: Mapping[str, sp.Param], *, seed: int, mode: s
     """A sampler from a spec: a dict with "type" and options, or a pydantic sampler spec. With
     `objectives` ((name, mode) pairs) it observes a tuple of values per trial."""
     name, cls, options = resolve("sampler", SAMPLERS, spec)
-    allowed = keyword_options(cls, exclude={"seed", "mode", "objectives"})
+    allowed = keyword_options(cls, exclude={"seed", "mode"})
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValueError(f"sampler {name!r} has no option {', '.join(map(repr, unknown))}; "
                          f"valid: {', '.join(sorted(allowed)) or 'none'}")
     if objectives:
-        if "objectives" not in keyword_options(cls, exclude=set()):
+        if "objectives" not in allowed:
             raise ValueError(f"sampler {name!r} optimises one objective; use random or tpe for several")
-        return cls(space, seed=seed, mode=mode, objectives=list(objectives), **options)
+        options["objectives"] = list(objectives)
     return cls(space, seed=seed, mode=mode, **options)
