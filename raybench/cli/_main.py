@@ -1,4 +1,4 @@
-"""`raybench`: run, validate, report, export, compare, suite and dashboard. User errors are one line and exit 2."""
+"""`raybench`: run, validate, report, export, compare, suite, audit and dashboard. User errors are one line and exit 2."""
 
 from __future__ import annotations
 

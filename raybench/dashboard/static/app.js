@@ -256,7 +256,7 @@
       RB.plot(chart, "audit", (w) => ({width: w, height: 220, scales: RB.barScales(),
         series: [{label: "trial"}, ...[["right", "completed"], ["wrong", "failed"], ["not known", "pending"]].map(([l, o]) => ({label: l, fill: RB.COLORS[o], stroke: RB.COLORS[o],
           paths: uPlot.paths.bars({size: [0.8, 40]}), points: {show: false}, value: (u, v) => RB.fmtJ(v)}))],
-        axes: [{label: "trial"}, {label: "saved, J (estimated)", size: 60}]}),
+        axes: [RB.trialAxis(), {label: "saved, J (estimated)", size: 60}]}),
       [bars.map((r) => r.trial_id), ...["completed", "failed", "pending"].map((o) => bars.map((r) => (cls(r) === o ? r.saved_j : null)))], "audit");
     }
     if (stops.length) {

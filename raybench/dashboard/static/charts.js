@@ -157,6 +157,9 @@ RB.power = function (el, key, nodes, trials, nowS) {
 /* bars over trial ids: y from 0, half a bar's room at each end */
 RB.barScales = () => ({x: {time: false, range: (u, lo, hi) => [lo - 0.6, hi + 0.6]}, y: {range: (u, lo, hi) => [0, (hi || 1) * 1.05]}});
 
+/* an x axis of trial ids: whole numbers only */
+RB.trialAxis = () => ({label: "trial", size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]});
+
 /* energy per trial: bars over trial ids, one series per outcome */
 RB.energyBars = function (el, key, trials) {
   const rows = trials.filter((t) => RB.num(t.energy_j)).sort((a, b) => a.id - b.id);
@@ -166,8 +169,7 @@ RB.energyBars = function (el, key, trials) {
     series: [{label: "trial", value: (u, v) => RB.num(v) ? "#" + v : "–"},
       ...RB.OUTCOMES.map((o) => ({label: o, fill: RB.COLORS[o], stroke: RB.COLORS[o], width: 0,
         paths: uPlot.paths.bars({size: [0.8, 40]}), points: {show: false}, value: (u, v) => RB.fmtJ(v)}))],
-    axes: [{label: "trial", size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]},
-      {label: "attributed energy, J", size: 60}],
+    axes: [RB.trialAxis(), {label: "attributed energy, J", size: 60}],
   }), data, "bars");
 };
 
