@@ -126,3 +126,10 @@ def cmd_suite(args) -> int:
 
     return run_suite(args.suite, out=args.out, address=args.address, quick=args.quick, console=_console(),
                      replay=args.replay)
+
+
+def cmd_dashboard(args) -> int:
+    from raybench.dashboard import serve
+
+    serve(args.path, host=args.host, port=args.port, token=args.token)
+    return 0

@@ -1,4 +1,4 @@
-"""`raybench`: run, validate, report, export, compare and suite. User errors are one line and exit 2."""
+"""`raybench`: run, validate, report, export, compare, suite, audit and dashboard. User errors are one line and exit 2."""
 
 from __future__ import annotations
 
@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="run the suite's quick variant")
     s.add_argument("--replay", metavar="GRID_RUN", help="replay every variant over a full grid run's curves "
                                                         "(pruner and sampler suites) instead of training")
+
+    d = sub.add_parser("dashboard", help="a live, read-only web view of a run or a folder of runs")
+    d.add_argument("path", metavar="PATH", help="a run directory or a folder of them (e.g. runs/)")
+    d.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    d.add_argument("--port", type=int, default=8266, help="port (default: 8266)")
+    d.add_argument("--token", help="require this token on every request (needed for a --host other than "
+                                   "loopback; default: $RAYBENCH_DASHBOARD_TOKEN)")
     return p
 
 
