@@ -27,7 +27,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "report"))
 
-from conftest import served  # noqa: E402
+from dash_helpers import served  # noqa: E402
 from synth import LiveWriter, synthetic_events, write_events  # noqa: E402
 from test_report_html_chromium import Browser, chromium, console_lines  # noqa: E402, F401
 

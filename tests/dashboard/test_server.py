@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import served
+from dash_helpers import served
 from synth import synthetic_events, write_events
 
 from raybench.cli._main import main

@@ -1,9 +1,9 @@
-"""Fixtures for the dashboard tests: a dashboard served from a thread, on a free port of 127.0.0.1."""
+"""Helpers for the dashboard tests: a dashboard served from a thread, on a free port of 127.0.0.1. (Not a
+conftest.py: test modules import it by name, and another folder's conftest would shadow that name.)"""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,8 +13,6 @@ from aiohttp import web
 
 from raybench.dashboard import Registry
 from raybench.dashboard._server import make_app
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @contextmanager
