@@ -107,6 +107,9 @@ RB.anytime = function (el, key, xLabel, yLabel, runs) {
   }), data, shape);
 };
 
+/* no ticks, labels or grid lines below 0 W, where the trial lanes are */
+RB.nonNegative = (u, splits) => splits.map((v) => (v >= 0 ? v : null));
+
 /* node power (one line per node) with the trials' spans in lanes under it */
 RB.power = function (el, key, nodes, trials, nowS) {
   const tables = nodes.map((n) => [n.points.map((p) => p[0]), n.points.map((p) => p[1])]);
@@ -133,7 +136,7 @@ RB.power = function (el, key, nodes, trials, nowS) {
       ...nodes.map((n, i) => ({label: n.label, stroke: RB.PALETTE[i % RB.PALETTE.length], width: 1.6,
         value: (u, v) => RB.num(v) ? v.toFixed(1) + " W" : "–", spanGaps: true}))],
     axes: [{label: "time since start, s", size: 40},
-      {label: "node power, W", size: 60, filter: (u, splits) => splits.map((v) => v >= 0 ? v : null)}],
+      {label: "node power, W", size: 60, filter: RB.nonNegative, ticks: {filter: RB.nonNegative}, grid: {filter: RB.nonNegative}}],
     hooks: {draw: [(u) => {
       const ctx = u.ctx, top = u.valToPos(rb.floor * 0.06, "y", true);
       const bottom = u.valToPos(rb.floor, "y", true), laneH = (bottom - top) / rb.lanes;
