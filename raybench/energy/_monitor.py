@@ -189,7 +189,12 @@ class NodeMonitor:
         per_gpu = {i: (g1.energy_mj[i] - g0.energy_mj.get(i, 0.0)) / 1e3 for i in g1.energy_mj}
         power = {d: (c1.energy_uj.get(d, 0) - c0.energy_uj.get(d, 0)) / 1e6 / dt for d in ("cpu", "dram")}
         power["gpu"] = sum(per_gpu.values(), 0.0) / dt
-        self._last_power_w = dict(power)
+        model_idle = getattr(self.cpu, "idle_power_w", None)
+        if callable(model_idle):  # an estimated node: its idle is the model's, not what else runs right now
+            self._last_power_w = dict(power)
+            power.update(model_idle())
+        else:
+            self._last_power_w = dict(power)
         self._last_gpu_w = {i: j / dt for i, j in per_gpu.items()}
         self._restart_window()
         table = _cputime.scan() if self._reg.live else {}

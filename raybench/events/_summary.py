@@ -9,6 +9,7 @@ from typing import Any, Optional, Union
 
 from raybench.core.state import ExperimentState, fold
 from raybench.events import _types as ev
+from raybench.events._energy import jct_and_wall_s
 from raybench.events._reader import Damage
 from raybench.events._trials import TRIAL_STATES, TrialRow, derive_trials, is_number
 from raybench.events.export import jsonable
@@ -60,9 +61,9 @@ def _segments(events: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, An
 
 
 def section_run(f: RunFacts) -> dict[str, Any]:
-    """Identity, status and job completion time. jct_s is wall time from the first experiment_start to the
-    last experiment_end, or to the last event when the log ends without one (status "unfinished");
-    active_s leaves out the gaps between an interruption and its resume."""
+    """Identity, status and job completion time. jct_s runs from the first trial's start to the last trial's
+    end; wall_s from the first experiment_start to the last experiment_end, or to the last event when the log
+    ends without one (status "unfinished"); active_s leaves out the gaps between an interruption and its resume."""
     segs = _segments(f.events)
     times = [t for t in map(_t, f.events) if t is not None]
     first = segs[0][0] if segs else {}
@@ -76,7 +77,9 @@ def section_run(f: RunFacts) -> dict[str, Any]:
         "end_reason": last_end.get("reason") if last_end is not None else None,
         "started_t": start_t,
         "ended_t": end_t,
-        "jct_s": (end_t - start_t) if start_t is not None and end_t is not None else 0.0,
+        # jct_s: the first trial's start to the last trial's end (docs/metrics.md); wall_s: the whole log.
+        "jct_s": jct_and_wall_s(f.events, f.rows)[0],
+        "wall_s": (end_t - start_t) if start_t is not None and end_t is not None else 0.0,
         "active_s": sum(max(0.0, end - (_t(s) or end)) for s, _, end in segs),
         "resumes": max(0, len(segs) - 1),
         "concurrency": {

@@ -11,7 +11,7 @@ from typing import Any, Union
 from raybench.core.state import fold
 from raybench.errors import RunDirError
 from raybench.events._atomic import atomic_write_text
-from raybench.events._energy import section_energy
+from raybench.events._energy import section_energy, trial_energy
 from raybench.events._reader import read_events
 from raybench.events._summary import (
     BEST_BASIS,
@@ -79,7 +79,7 @@ def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Secti
     summary = derive_summary(read.events, damage=read.damage, extra=[energy, {"cheapest_near_best": near}, *extra],
                              rows=rows, state=state)
     try:
-        atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows))
+        atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows, trial_energy(read.events)))
         atomic_write_text(d / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False) + "\n")
     except OSError as e:
         raise RunDirError(f"cannot write the run outputs in {d}: {e.strerror or e}; check free space and permissions") from e

@@ -139,7 +139,10 @@ def _energy_section(energy: Mapping[str, Any]) -> list[tuple[str, Any]]:
         prov_s = f"{prov['energy']}: {parts}" if prov.get("energy") else parts
     else:
         prov_s = fmt(prov)
-    rows.append(("energy", f"{fmt(pick('total_j'), '.4g', ' J')}  ({prov_s or 'provenance unknown'})"))
+    low, high = pick("total_j_low"), pick("total_j_high")
+    rng = f", estimated range {fmt(low, '.4g')} to {fmt(high, '.4g', ' J')}" if low is not None and high is not None \
+        and low != high else ""
+    rows.append(("energy", f"{fmt(pick('total_j'), '.4g', ' J')}  ({prov_s or 'provenance unknown'}{rng})"))
     buckets = pick("buckets")
     if not isinstance(buckets, Mapping):
         buckets = {k: pick(k) for k in ("trials_j", "idle_reserved_j", "unattributed_j") if pick(k) is not None}
@@ -150,10 +153,10 @@ def _energy_section(energy: Mapping[str, Any]) -> list[tuple[str, Any]]:
         if buckets.get("unattributed_idle_j") is not None:
             text += f" (of which unreserved idle {fmt(buckets['unattributed_idle_j'], '.4g', ' J')})"
         rows.append(("energy buckets", text))
-    balance = pick("balance")
-    if isinstance(balance, Mapping) and balance.get("rel_error") is not None:
-        rows.append(("energy balance", f"{fmt(balance['rel_error'], '.2e')} relative error of trials + idle reserved "
-                                       "+ unattributed against the measured total"))
+    check = pick("accounting_check", "balance")  # "balance" in summaries written before the rename
+    if isinstance(check, Mapping) and check.get("rel_error") is not None:
+        rows.append(("accounting check", f"{fmt(check['rel_error'], '.2e')}: the buckets add up to the total "
+                                         "(an identity, not a measure of accuracy)"))
     waste = pick("waste")
     if isinstance(waste, Mapping):
         rows.append(("waste", f"{fmt(waste.get('energy_j'), '.4g', ' J')} ({fmt(waste.get('energy_fraction'), '.1%')}), "
@@ -167,7 +170,11 @@ def _energy_section(energy: Mapping[str, Any]) -> list[tuple[str, Any]]:
     if isinstance(carbon, Mapping):
         extra = (f" ({fmt(carbon.get('g_per_kwh'), 'g')} g/kWh, PUE {fmt(carbon.get('pue'), 'g')})"
                  if carbon.get("g_per_kwh") is not None else "")
-        rows.append(("carbon", fmt(carbon.get("co2e_g"), ".4g", " g CO2e") + extra))
+        gas = str(carbon.get("gas") or "CO2e")
+        c_rng = (f", range {fmt(carbon.get('co2e_g_low'), '.4g')} to {fmt(carbon.get('co2e_g_high'), '.4g')}"
+                 if carbon.get("co2e_g_low") is not None and carbon.get("co2e_g_low") != carbon.get("co2e_g_high")
+                 else "")
+        rows.append(("carbon", fmt(carbon.get("co2e_g"), ".4g", f" g {gas}") + extra + c_rng))
     elif carbon is not None:
         rows.append(("carbon", fmt(carbon, ".4g", " g CO2e")))
     return rows
