@@ -152,6 +152,7 @@ class OptunaSampler(Sampler):
             try:
                 trial = self._study.ask(self._dists)
             except Exception as e:
+                self._stale = True  # the failed ask left a trial in the study that no trial id owns
                 raise ValueError(f"optuna's {self._name} could not suggest trial {trial_id} for this search space: "
                                  f"{type(e).__name__}: {_first_line(e)}") from e
         self._numbers[trial_id] = trial.number
@@ -169,7 +170,7 @@ class OptunaSampler(Sampler):
             self._stale = True
             return
         if told:  # Optuna cannot tell a finished trial again: a changed value means a rebuild
-            self._stale = self._stale or before != value
+            self._stale = before != value
             return
         state = self._optuna.trial.TrialState
         with self._quiet():
