@@ -1,39 +1,33 @@
-"""`raybench run` with Optuna's TPESampler (sampler type optuna): four workers of a quarter CPU run at once on
-two cores, a killed driver resumes from its log, and every suggestion of both runs is the one a sampler
-driven by the log alone makes, the resumed half from a study rebuilt from the log."""
+"""A run with Optuna's TPESampler (sampler type optuna) on a real local Ray: four workers of a quarter CPU run at
+once on two cores, a run cut off mid-way resumes from its log, and every suggestion, before and after the
+resume, is the one a sampler driven by the log alone makes: after the resume, from a study rebuilt from the log.
 
-import os
-import sys
+The cut run is the log a driver killed at that moment leaves (every event is flushed as it is appended):
+its prefix, up to the sixth trial end, with four trials still running. Killing real drivers is covered by
+tests/reliability; here one Ray instance serves both runs, which keeps the test short.
+"""
 
 import pytest
-from rb_helpers import events_of
+from rb_helpers import events_of, experiment, run
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "reliability"))  # rel_helpers, driver helpers
-from rel_helpers import ended_once, read_log, wait_for  # noqa: E402
-from test_reliability_driver import kill_session, raybench, session_gone  # noqa: E402
-
-from raybench.config import load_config  # noqa: E402
-from raybench.search import space as sp  # noqa: E402
-from raybench.search.samplers import make_sampler  # noqa: E402
+from raybench.events import EventLog
+from raybench.search.samplers import make_sampler
 
 pytest.importorskip("optuna")
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(240)
 
-CONFIG = """
-name: optuna-tpe
-seed: 1
-task: {dataset: synthetic, epochs: 2, options: {epoch_time_s: 0.25}}
-search_space:
-  x: {type: uniform, low: 0.0, high: 1.0}
-  lr: {type: loguniform, low: 0.0001, high: 0.1}
-  n: {type: int, low: 1, high: 4}
-  act: {type: choice, values: [relu, tanh]}
-sampler: {type: optuna, name: TPESampler, options: {n_startup_trials: 4}}
-pruner: {type: none}
-workers: {count: 4, cpus: 0.25, memory_mb: 256}
-budget: {max_trials: 20}
-energy: {backend: estimate, gpu: none, baseline_s: 0.2, interval_s: 0.5}
-"""
+SPACE = {"x": {"type": "uniform", "low": 0.0, "high": 1.0},
+         "lr": {"type": "loguniform", "low": 0.0001, "high": 0.1},
+         "n": {"type": "int", "low": 1, "high": 4},
+         "act": {"type": "choice", "values": ["relu", "tanh"]}}
+TRIALS = 16
+
+
+def config():
+    return experiment(name="optuna-tpe", seed=1, search_space=SPACE,
+                      sampler={"type": "optuna", "name": "TPESampler", "options": {"n_startup_trials": 4}},
+                      pruner={"type": "none"}, task={"epochs": 2, "options": {"epoch_time_s": 0.2}},
+                      workers={"count": 4, "cpus": 0.25, "memory_mb": 256}, budget={"max_trials": TRIALS})
 
 
 def most_running(events):
@@ -41,27 +35,30 @@ def most_running(events):
     for e in events:
         if e["event"] == "trial_started":
             running.add(e["trial_id"])
-        elif e["event"] == "trial_completed" or e["event"] == "trial_failed":
+        elif e["event"] in ("trial_completed", "trial_failed"):
             running.discard(e["trial_id"])
         most = max(most, len(running))
     return most
 
 
+def ended_once(events):
+    ends = [e["trial_id"] for e in events if e["event"] == "trial_completed" or (e["event"] == "trial_failed"
+                                                                                and e["final"])]
+    return sorted(ends) == sorted({e["trial_id"] for e in events if e["event"] == "trial_created"})
+
+
 def shadow_check(cfg, events):
-    """Drive a sampler from the log as the scheduler drives its own: each new trial's config must match.
+    """Drive a sampler from the log as the scheduler drives its own; every new trial's config must match.
 
-    At the resumed start a fresh sampler learns the earlier trials the way `--resume` teaches it (replay,
-    and observe None for failures), so the suggestions after it test the rebuilt study.
+    At a resumed start, a fresh sampler learns the earlier trials as `--resume` teaches the scheduler's
+    (replay with the final value, observe None for a failure, no value for a trial that was running).
+    Returns how many suggestions were checked.
     """
-    def fresh():
-        return make_sampler(cfg.sampler, cfg.space(), seed=cfg.seed, mode=cfg.metric.mode)
-
-    sampler, configs, values, failed = None, {}, {}, set()
-    checked = 0
+    sampler, configs, values, failed, checked = None, {}, {}, set(), 0
     for e in events:
         kind = e["event"]
         if kind == "experiment_start":
-            sampler = fresh()
+            sampler = make_sampler(cfg.sampler, cfg.space(), seed=cfg.seed, mode=cfg.metric.mode)
             for tid in sorted(configs):
                 sampler.replay(tid, configs[tid], values.get(tid))
                 if tid in failed:
@@ -79,37 +76,30 @@ def shadow_check(cfg, events):
     return checked
 
 
-def test_optuna_tpe_runs_four_workers_and_resumes_from_its_log(tmp_path):
-    cfg_path = tmp_path / "optuna.yaml"
-    cfg_path.write_text(CONFIG)
-    cfg = load_config(str(cfg_path))
-    d = tmp_path / "run"
-    first = raybench("run", str(cfg_path), "--out", str(d))
-    try:
-        wait_for(lambda: sum(e["event"] == "trial_completed" for e in read_log(d)) >= 4, 90,
-                 "four trials to end before the kill")
-    finally:
-        kill_session(first)
-    wait_for(session_gone(first.pid), 30, "the killed run's Ray processes to exit")
-    before = events_of(d)
-    assert before[0]["effective_concurrency"] == 4 and most_running(before) == 4
-    done_before = {e["trial_id"] for e in before if e["event"] == "trial_completed"}
+def test_optuna_tpe_runs_four_workers_and_resumes_from_its_log(local_ray, tmp_path):
+    cfg = config()
+    run(cfg, tmp_path / "full")
+    full = events_of(tmp_path / "full")
+    assert full[0]["effective_concurrency"] == 4 and most_running(full) == 4
+    assert ended_once(full) and shadow_check(cfg, full) == TRIALS
 
-    second = raybench("run", "--resume", str(d))
-    try:
-        out, _ = second.communicate(timeout=120)
-    finally:
-        kill_session(second)
-    assert second.returncode == 0, out[-3000:]
+    ends = [i for i, e in enumerate(full) if e["event"] == "trial_completed"]
+    cut = full[:ends[5] + 1]
+    (tmp_path / "cut").mkdir()
+    with EventLog.open(tmp_path / "cut" / "events.msgpack") as log:
+        for e in cut:
+            log.append(e, sync=False)
+    done_before = {e["trial_id"] for e in cut if e["event"] == "trial_completed"}
+    running_at_cut = {e["trial_id"] for e in cut if e["event"] == "trial_started"} - done_before
+    assert running_at_cut, "no trial was running at the cut"
 
-    events = events_of(d)
+    summary = run(None, tmp_path / "cut", resume=True)
+    events = events_of(tmp_path / "cut")
     starts = [i for i, e in enumerate(events) if e["event"] == "experiment_start"]
     assert len(starts) == 2 and events[starts[1]]["resumed"] and events[-1]["event"] == "experiment_end"
     after = events[starts[1]:]
     assert not {e["trial_id"] for e in after if e["event"] == "trial_started"} & done_before
-    assert ended_once(events)
-    created = [e for e in events if e["event"] == "trial_created"]
-    assert len(created) == 20 and any(e in after for e in created), "no new trial after the resume"
-    space = cfg.space()
-    assert all(sp.contains(space[k], v) for e in created for k, v in e["config"].items())
-    assert shadow_check(cfg, events) == 20
+    assert running_at_cut <= {e["trial_id"] for e in after if e["event"] == "trial_started"}  # re-run
+    assert ended_once(events) and summary["trials"]["total"] == TRIALS
+    assert any(e["event"] == "trial_created" for e in after), "no new trial after the resume"
+    assert shadow_check(cfg, events) == TRIALS
