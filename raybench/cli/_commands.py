@@ -100,11 +100,11 @@ def cmd_report(args) -> int:
 
 def cmd_export(args) -> int:
     from raybench.events import read_events
-    from raybench.events.export import export_csv, export_jsonl
+    from raybench.events.export import EXPORTERS
 
     run_dir = existing_run_dir(args.run_dir)
     events = read_events(os.path.join(run_dir, "events.msgpack")).events
-    write = export_jsonl if args.format == "jsonl" else export_csv
+    write = EXPORTERS[args.format]
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
             write(events, f)
@@ -124,4 +124,12 @@ def cmd_compare(args) -> int:
 def cmd_suite(args) -> int:
     from raybench.suite import run_suite
 
-    return run_suite(args.suite, out=args.out, address=args.address, quick=args.quick, console=_console())
+    return run_suite(args.suite, out=args.out, address=args.address, quick=args.quick, console=_console(),
+                     replay=args.replay)
+
+
+def cmd_dashboard(args) -> int:
+    from raybench.dashboard import serve
+
+    serve(args.path, host=args.host, port=args.port, token=args.token)
+    return 0

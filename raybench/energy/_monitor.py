@@ -1,23 +1,30 @@
 """NodeMonitor: one node's energy and CPU time, sampled by the caller, as event payloads.
 
-The per-node Ray energy actor is a thin shell around this class: it calls `track`/`untrack` as
-trials start and end, `measure_baseline` once before the first trial, and `sample` every
-energy.interval_s. Every method returns plain dicts (msgpack-ready, trial ids as int keys).
-Nothing here decides who gets which joule: that is `raybench.energy.attribution`.
+The per-node Ray energy actor is a thin shell around this class: it calls `track`/`untrack` as trials
+(and a worker's start-up, and the final test) start and end, `measure_baseline` once before the first
+trial, and `sample` every energy.interval_s. Every method returns plain dicts (msgpack-ready, trial ids
+as int keys). Nothing here decides who gets which joule: that is `raybench.energy.attribution`.
+
+A read that fails never ends sampling: the interval's energy is estimated from the last good power
+(labelled `estimated`, with a range, and the sample carries `gap`), and the backend is reopened.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
-
-import psutil
+from typing import Any, Optional
 
 from raybench.energy import _cputime
-from raybench.energy._factory import open_backends
-from raybench.energy._types import DOMAINS, NONE, CpuBackend, GpuBackend, GpuReading, Reading, resolve_gpu_ids
+from raybench.energy._factory import open_cpu_backend, open_gpu_backend
+from raybench.energy._hardware import hardware_resources
+from raybench.energy._log import say_once
+from raybench.energy._tracking import PHASES, GpuHistory, Registry, Tracked, consumer_payload
+from raybench.energy._types import DOMAINS, ESTIMATED, NONE, CpuBackend, GpuBackend, resolve_gpu_shares
+
+# A gap's power is taken as the previous interval's; the true power can be anywhere from idle to full
+# load, so its range is half to twice that (docs/energy.md, "Read errors").
+GAP_RANGE = (0.5, 2.0)
 
 
 def normalize_reserved(reserved: Mapping[str, Any]) -> dict[str, Any]:
@@ -25,17 +32,9 @@ def normalize_reserved(reserved: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(reserved) - {"cpus", "memory_mb", "gpus", "gpu_ids"}
     if unknown:
         raise ValueError(f"reserved has unknown keys {sorted(unknown)}; use cpus, memory_mb, gpus, gpu_ids")
-    out = {k: float(reserved.get(k) or 0.0) for k in ("cpus", "memory_mb", "gpus")}
+    out: dict[str, Any] = {k: float(reserved.get(k) or 0.0) for k in ("cpus", "memory_mb", "gpus")}
     out["gpu_ids"] = [str(g) for g in reserved.get("gpu_ids") or ()]
     return out
-
-
-@dataclass
-class _Trial:
-    tree: _cputime.TreeCpu
-    reserved: dict[str, Any]
-    gpus: tuple[int, ...]
-    cpu_s: float = 0.0  # CPU seconds not yet reported: set when untracked, or carried over a re-track
 
 
 class NodeMonitor:
@@ -49,75 +48,131 @@ class NodeMonitor:
         node_id: str = "",
         node_resources: Mapping[str, float] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        reopen_cpu: Optional[Callable[[], CpuBackend]] = None,
+        reopen_gpu: Optional[Callable[[], GpuBackend]] = None,
     ) -> None:
         self.cpu, self.gpu, self.node_id = cpu, gpu, node_id
         self._wall = wall_clock
+        self._reopen = {"cpu": reopen_cpu, "gpu": reopen_gpu}
         if node_resources is None:
-            node_resources = {
-                "cpus": float(psutil.cpu_count(logical=True) or 1),
-                "memory_mb": psutil.virtual_memory().total / 2**20,
-                "gpus": float(len(gpu.devices)),
-            }
+            node_resources = hardware_resources(len(gpu.devices))
         self.node_resources = {k: float(node_resources.get(k, 0.0)) for k in ("cpus", "memory_mb", "gpus")}
-        self.provenance = {
-            "cpu": cpu.provenance.get("cpu", NONE),
-            "dram": cpu.provenance.get("dram", NONE),
-            "gpu": gpu.provenance if gpu.devices else NONE,
-        }
-        self._trials: dict[int, _Trial] = {}
-        self._ended: dict[int, _Trial] = {}
+        self.provenance = self._provenance()
+        self._reg = Registry()
         self._procs = _cputime.ProcessTable()
+        self._last_power_w: dict[str, float] = {}
+        self._last_gpu_w: dict[int, float] = {}
+        self._gpu_history = GpuHistory()
         self._restart_window()
 
     @classmethod
     def from_spec(cls, spec, *, node_id: str = "", node_resources: Mapping[str, float] | None = None) -> NodeMonitor:
-        """A monitor with the backends an EnergySpec (raybench.config) asks for."""
-        cpu, gpu = open_backends(spec)
-        return cls(cpu, gpu, node_id=node_id, node_resources=node_resources)
+        """A monitor with the backends an EnergySpec (raybench.config) asks for; it reopens them after a read error."""
+        def cpu() -> CpuBackend:
+            return open_cpu_backend(spec.backend, powercap_root=spec.powercap_root, cpu_tdp_w=spec.cpu_tdp_w,
+                                    cpu_idle_fraction=spec.cpu_idle_fraction, ram_w_per_gb=spec.ram_w_per_gb,
+                                    dram_w_per_dimm=spec.dram_w_per_dimm)
+
+        def gpu() -> GpuBackend:
+            return open_gpu_backend(spec.gpu)
+
+        c = cpu()
+        try:
+            g = gpu()
+        except BaseException:
+            c.close()
+            raise
+        return cls(c, g, node_id=node_id, node_resources=node_resources, reopen_cpu=cpu, reopen_gpu=gpu)
+
+    def _provenance(self) -> dict[str, str]:
+        return {"cpu": self.cpu.provenance.get("cpu", NONE), "dram": self.cpu.provenance.get("dram", NONE),
+                "gpu": self.gpu.provenance if self.gpu.devices else NONE}
 
     def close(self) -> None:
-        self.cpu.close()
-        self.gpu.close()
+        for b in (self.cpu, self.gpu):
+            try:
+                b.close()
+            except Exception:  # closing a broken backend must not hide the run's result
+                pass
 
     # ---- trials ----
-    def track(self, trial_id: int, pid: int, reserved: Mapping[str, Any]) -> None:
-        """Follow the process tree rooted at `pid` as trial `trial_id`, from now on."""
-        trial_id = int(trial_id)
-        if trial_id in self._trials:
-            raise ValueError(f"trial {trial_id} is already tracked; untrack it first")
-        res = normalize_reserved(reserved)
-        gpus = resolve_gpu_ids(self.gpu.devices, res["gpu_ids"])
-        ended = self._ended.pop(trial_id, None)  # re-tracked before the next sample: keep what it used
-        self._trials[trial_id] = _Trial(_cputime.TreeCpu(int(pid), _cputime.scan()), res, gpus,
-                                        ended.cpu_s if ended else 0.0)
+    def track(self, trial_id: int, pid: int, reserved: Mapping[str, Any], *, seq: Optional[int] = None,
+              t: Optional[float] = None, phase: str = "trial") -> bool:
+        """Follow the process tree rooted at `pid` as `phase` of trial `trial_id`, from time `t` (default now).
 
-    def untrack(self, trial_id: int) -> None:
-        """Stop following a trial. Its CPU time up to now still appears in the next sample."""
-        trial = self._trials.pop(int(trial_id), None)
-        if trial is None:
-            return
-        trial.cpu_s = trial.tree.advance(_cputime.scan())
-        self._ended[int(trial_id)] = trial
+        Returns False, and ignores the call, when an untrack with a later `seq` already arrived. Tracking a
+        trial's "trial" phase ends its "startup" phase (the worker's first imports and data loading).
+        """
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+        key = (phase, int(trial_id))
+        if self._reg.is_late(key, seq):
+            self._reg.ignored += 1
+            say_once("late-track", f"a track of {phase} {trial_id} arrived after its untrack and was ignored",
+                     level=20)
+            return False
+        t = self._wall() if t is None else float(t)
+        if key in self._reg.live:
+            raise ValueError(f"{phase} {trial_id} is already tracked; untrack it first")
+        res = normalize_reserved(reserved)
+        table = _cputime.scan()
+        if phase == "trial":
+            self._reg.end(("startup", int(trial_id)), t, None, table)
+        shares = resolve_gpu_shares(self.gpu.devices, res["gpu_ids"])
+        self._reg.start(Tracked(key, _cputime.TreeCpu(int(pid), table), res, shares, t, seq=seq or 0))
+        return True
+
+    def untrack(self, trial_id: int, *, seq: Optional[int] = None, t: Optional[float] = None,
+                phase: str = "trial") -> None:
+        """Stop following it at time `t` (default now). Its CPU time up to now still appears in the next sample."""
+        t = self._wall() if t is None else float(t)
+        table = _cputime.scan()
+        if phase == "trial":
+            self._reg.end(("startup", int(trial_id)), t, None, table)
+        self._reg.end((phase, int(trial_id)), t, seq, table)
+
+    def is_tracked(self, trial_id: int, phase: str = "trial") -> bool:
+        return (phase, int(trial_id)) in self._reg.live
 
     @property
     def tracked(self) -> tuple[int, ...]:
-        return tuple(self._trials)
+        return tuple(tid for phase, tid in self._reg.live if phase == "trial")
 
-    # ---- measuring ----
+    # ---- reading, with gaps ----
     def _restart_window(self) -> None:
         self._t0 = self._wall()
-        self._cpu0: Reading = self.cpu.read()
-        self._gpu0: GpuReading = self.gpu.read()
+        self._cpu0 = self._try_read("cpu")
+        self._gpu0 = self._try_read("gpu")
         self._busy0 = _cputime.node_cpu_s()[0]
 
-    def _energy_j(self, c0: Reading, c1: Reading, g0: GpuReading, g1: GpuReading) -> tuple[dict[str, float], dict[int, float]]:
-        out = {d: (c1.energy_uj.get(d, 0) - c0.energy_uj.get(d, 0)) / 1e6 for d in ("cpu", "dram")}
-        per_gpu = {i: (g1.energy_mj[i] - g0.energy_mj.get(i, 0.0)) / 1e3 for i in g1.energy_mj}
-        out["gpu"] = sum(per_gpu.values(), 0.0)
-        return out, per_gpu
+    def _try_read(self, side: str):
+        try:
+            return (self.cpu if side == "cpu" else self.gpu).read()
+        except Exception:
+            return None
+
+    def _reopen_side(self, side: str) -> None:
+        opener = self._reopen[side]
+        if opener is None:
+            return
+        try:
+            fresh = opener()
+        except Exception as e:
+            say_once(f"reopen-{side}", f"reopening the {side} energy backend failed ({e}); trying again next sample")
+            return
+        old = self.cpu if side == "cpu" else self.gpu
+        try:
+            old.close()
+        except Exception:
+            pass
+        if side == "cpu":
+            self.cpu = fresh
+        else:
+            self.gpu = fresh
+        self.provenance = self._provenance()
 
     def measure_baseline(self, duration_s: float, *, step_s: float = 0.5) -> dict[str, Any]:
-        """Average power of each domain over `duration_s` of (hopefully) idle node: a node_baseline payload.
+        """Average power of each domain, and of each GPU, over `duration_s` of (hopefully) idle node.
 
         Reads every `step_s` so that power integration and counter wraparound stay accurate.
         The sampling window restarts afterwards: the baseline is not part of any energy_sample.
@@ -131,53 +186,96 @@ class NodeMonitor:
             time.sleep(min(step_s, left))
             c1, g1 = self.cpu.read(), self.gpu.read()
         dt = max(c1.time_s - c0.time_s, 1e-9)
-        energy, _ = self._energy_j(c0, c1, g0, g1)
+        per_gpu = {i: (g1.energy_mj[i] - g0.energy_mj.get(i, 0.0)) / 1e3 for i in g1.energy_mj}
+        power = {d: (c1.energy_uj.get(d, 0) - c0.energy_uj.get(d, 0)) / 1e6 / dt for d in ("cpu", "dram")}
+        power["gpu"] = sum(per_gpu.values(), 0.0) / dt
+        self._last_power_w = dict(power)
+        self._last_gpu_w = {i: j / dt for i, j in per_gpu.items()}
         self._restart_window()
-        table = _cputime.scan() if self._trials else {}
-        for trial in self._trials.values():
-            trial.tree.advance(table)
-        return {
-            "node_id": self.node_id,
-            "duration_s": dt,
-            "power_w": {d: energy[d] / dt for d in DOMAINS},
-            "provenance": dict(self.provenance),
-        }
+        table = _cputime.scan() if self._reg.live else {}
+        for item in self._reg.live.values():
+            item.tree.advance(table)
+        return {"node_id": self.node_id, "duration_s": dt, "power_w": power,
+                "gpu_power_w": {i: j / dt for i, j in per_gpu.items()}, "provenance": dict(self.provenance)}
 
+    def _cpu_energy(self, c1, dt: float, gap: dict[str, Any], prov: dict[str, str]) -> dict[str, float]:
+        out = dict.fromkeys(("cpu", "dram"), 0.0)
+        if self._cpu0 is not None and c1 is not None:
+            for d in out:
+                out[d] = (c1.energy_uj.get(d, 0) - self._cpu0.energy_uj.get(d, 0)) / 1e6
+                if dt > 0:
+                    self._last_power_w[d] = out[d] / dt
+            return out
+        for d in out:
+            if prov[d] != NONE:
+                out[d] = self._last_power_w.get(d, 0.0) * dt
+                prov[d] = ESTIMATED
+                gap.setdefault("domains", []).append(d)
+        return out
+
+    def _gpu_energy(self, g1, dt: float, gap: dict[str, Any], prov: dict[str, str]) -> tuple[dict[int, float], dict[int, float]]:
+        if self._gpu0 is not None and g1 is not None:
+            per = {i: (g1.energy_mj[i] - self._gpu0.energy_mj.get(i, 0.0)) / 1e3 for i in g1.energy_mj}
+            corr = {i: (g1.correction_mj.get(i, 0.0) - self._gpu0.correction_mj.get(i, 0.0)) / 1e3 for i in per}
+            if dt > 0:
+                self._last_gpu_w.update({i: (j - corr[i]) / dt for i, j in per.items()})
+            return per, {i: c for i, c in corr.items() if c}
+        per = {d.index: self._last_gpu_w.get(d.index, 0.0) * dt for d in self.gpu.devices}
+        if per:
+            prov["gpu"] = ESTIMATED
+            gap.setdefault("domains", []).append("gpu")
+        return per, {}
+
+    # ---- sampling ----
     def sample(self) -> dict[str, Any]:
         """An energy_sample payload for the interval since the previous sample (or baseline, or creation)."""
         t1 = self._wall()
-        c1, g1 = self.cpu.read(), self.gpu.read()
+        dt = max(t1 - self._t0, 0.0)
+        errors = {}
+        reads = {}
+        for side in ("cpu", "gpu"):
+            try:
+                reads[side] = (self.cpu if side == "cpu" else self.gpu).read()
+            except Exception as e:
+                errors[side] = f"{type(e).__name__}: {e}"
+                reads[side] = None
         busy1 = _cputime.node_cpu_s()[0]
-        energy, per_gpu = self._energy_j(self._cpu0, c1, self._gpu0, g1)
+        prov = dict(self.provenance)
+        gap: dict[str, Any] = {}
+        energy = self._cpu_energy(reads["cpu"], dt, gap, prov)
+        per_gpu, corr = self._gpu_energy(reads["gpu"], dt, gap, prov)
+        energy["gpu"] = sum(per_gpu.values(), 0.0)
 
-        trial_cpu: dict[int, float] = {tid: t.cpu_s for tid, t in self._ended.items()}
-        if self._trials:
-            inside = set().union(*(t.tree.members for t in self._trials.values()))
+        items = self._reg.all_in_window()
+        if self._reg.live:
+            inside = set().union(*(i.tree.members for i in self._reg.live.values()))
             table = self._procs.scan(inside)
             kids = _cputime.children_map(table)
-            for tid, t in self._trials.items():
-                trial_cpu[tid] = t.tree.advance(table, kids) + t.cpu_s
-                t.cpu_s = 0.0
-            self._procs.remember(table, set().union(*(t.tree.members for t in self._trials.values())))
-        holders = {**self._ended, **self._trials}
-        trial_gpu = dict.fromkeys(holders, 0.0)
-        for idx, joules in per_gpu.items():
-            holding = [tid for tid, t in holders.items() if idx in t.gpus]
-            for tid in holding:
-                trial_gpu[tid] += joules / len(holding)
-
-        payload = {
-            "node_id": self.node_id,
-            "t0": self._t0,
-            "t1": t1,
-            "energy_j": energy,
-            "provenance": dict(self.provenance),
-            "node_cpu_s": max(busy1 - self._busy0, 0.0),
-            "trial_cpu_s": trial_cpu,
-            "trial_gpu_j": {tid: j for tid, j in trial_gpu.items() if holders[tid].gpus},
-            "reserved": {tid: dict(t.reserved) for tid, t in holders.items()},
-            "node_resources": dict(self.node_resources),
-        }
-        self._t0, self._cpu0, self._gpu0, self._busy0 = t1, c1, g1, busy1
-        self._ended.clear()
+            for item in self._reg.live.values():
+                item.cpu_s += item.tree.advance(table, kids)
+            self._procs.remember(table, set().union(*(i.tree.members for i in self._reg.live.values())))
+        payload = consumer_payload(items, self._t0, t1, per_gpu, corr, self._gpu_history)
+        payload.update({
+            "node_id": self.node_id, "t0": self._t0, "t1": t1, "energy_j": energy, "provenance": prov,
+            "node_cpu_s": max(busy1 - self._busy0, 0.0), "node_resources": dict(self.node_resources),
+            "gpu_j": per_gpu,
+        })
+        ranges = {d: list(r) for d, r in (getattr(self.cpu, "estimate_range", None) or {}).items()
+                  if prov.get(d) == ESTIMATED}
+        if gap.get("domains"):
+            gap["error"] = "; ".join(f"{k}: {v}" for k, v in errors.items())
+            payload["gap"] = gap
+            ranges.update({d: list(GAP_RANGE) for d in gap["domains"]})
+        if ranges:
+            payload["estimate_range"] = ranges
+        for item in items:
+            item.cpu_s = 0.0
+        self._reg.ended.clear()
+        for side in errors:
+            self._reopen_side(side)
+        self._t0, self._busy0 = t1, busy1
+        self._cpu0 = reads["cpu"] if "cpu" not in errors else self._try_read("cpu")
+        self._gpu0 = reads["gpu"] if "gpu" not in errors else self._try_read("gpu")
         return payload
+
+__all__ = ["DOMAINS", "NodeMonitor", "normalize_reserved"]

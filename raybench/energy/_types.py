@@ -36,6 +36,7 @@ class GpuDevice:
     uuid: str
     name: str = ""
     energy_source: str = "counter"
+    mig_uuids: tuple[str, ...] = ()  # its MIG slices ("MIG-..."), when MIG mode is on
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class GpuReading:
 
     time_s: float
     energy_mj: Mapping[int, float] = field(default_factory=dict)
+    # Cumulative counter re-anchoring corrections per GPU (part of energy_mj): the difference between the
+    # exact counter and the integrated power, which belongs to the whole period since the previous anchor.
+    correction_mj: Mapping[int, float] = field(default_factory=dict)
 
 
 class CpuBackend(Protocol):
@@ -89,6 +93,37 @@ def resolve_gpu_ids(devices: Iterable[GpuDevice], ids: Iterable[object]) -> tupl
         if idx is not None and idx not in out:
             out.append(idx)
     return tuple(out)
+
+
+def resolve_gpu_shares(devices: Iterable[GpuDevice], ids: Iterable[object]) -> dict[int, float]:
+    """NVML index -> the share of that GPU the ids hold: 1 for a whole GPU, 1/n for one of its n MIG slices.
+
+    MIG slices are not metered on their own (NVML reads the parent GPU), so a slice is charged an equal
+    share of its parent's energy, and this is said once. Ids that match no device are left out, said once.
+    """
+    from raybench.energy._log import say_once
+
+    devices = tuple(devices)
+    out: dict[int, float] = {}
+    for raw in ids:
+        token = str(raw).strip()
+        if not token:
+            continue
+        if token.lower().startswith("mig-"):
+            parent = next((d for d in devices if token.lower() in (u.lower() for u in d.mig_uuids)), None)
+            if parent is not None:
+                say_once("mig-split", f"GPU {parent.index} is split into {len(parent.mig_uuids)} MIG slices, which "
+                         "NVML cannot meter separately: each slice is charged an equal share of the GPU's energy")
+                out[parent.index] = min(out.get(parent.index, 0.0) + 1.0 / len(parent.mig_uuids), 1.0)
+                continue
+        else:
+            idx = resolve_gpu_ids(devices, [token])
+            if idx:
+                out[idx[0]] = 1.0
+                continue
+        say_once(f"gpu-unmatched-{token}", f"GPU id {token!r} (CUDA_VISIBLE_DEVICES) matches no GPU NVML reports; "
+                 "its energy stays unattributed")
+    return out
 
 
 def _match_uuid(devices: tuple[GpuDevice, ...], token: str) -> int | None:

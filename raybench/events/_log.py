@@ -80,26 +80,31 @@ class EventLog:
     torn_path: where a damaged tail was moved on resume, or None.
     """
 
-    def __init__(self, path: Path, fd: int, recovered: LogRead, torn_path: Optional[Path]) -> None:
+    def __init__(self, path: Path, fd: int, recovered: LogRead, torn_path: Optional[Path],
+                 buffered: bool = False) -> None:
         self.path = path
         self.recovered = recovered
         self.torn_path = torn_path
         self._fp = os.fdopen(fd, "ab")
         self._lock = threading.Lock()
+        self._buffered = buffered
 
     @classmethod
-    def open(cls, path: Union[str, os.PathLike], *, resume: bool = False) -> EventLog:
+    def open(cls, path: Union[str, os.PathLike], *, resume: bool = False, buffered: bool = False) -> EventLog:
         """Open `path` for appending.
 
         A new log refuses to overwrite an existing file (RunDirError). With resume=True an existing log is
         read, anything after its last readable record is moved to `<name>.torn-<offset>`, and appends go
         after that record; a missing file starts a new log. A file that is not a raybench log raises
         EventLogError.
+
+        buffered=True leaves flushing to the file object's buffer (and close): only for logs that can be
+        made again, such as a replay's, never for a live run, whose every event must reach the OS at once.
         """
         p = Path(path)
         if not resume or not p.exists():
             fd = _open_fd(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, new=True)
-            return cls(p, fd, LogRead([], []), None)
+            return cls(p, fd, LogRead([], []), None, buffered)
         fd = _open_fd(p, os.O_RDWR | os.O_APPEND, new=False)
         try:
             recovered = read_events(p)
@@ -113,7 +118,7 @@ class EventLog:
     def append(self, event: Mapping[str, Any], *, sync: Optional[bool] = None) -> None:
         """Append one event and flush it to the OS; fsync too when `sync` is true.
 
-        sync=None fsyncs everything except high-rate events (report, decision, energy_sample, warning).
+        sync=None fsyncs the run's milestones only (events._types.SYNCED_EVENTS).
         """
         kind = event.get("event")
         if not isinstance(kind, str) or not isinstance(event.get("t"), (int, float)):
@@ -124,8 +129,10 @@ class EventLog:
             if self._fp.closed:
                 raise ValueError(f"event log {self.path} is closed")
             self._fp.write(record)
-            self._fp.flush()
+            if not self._buffered:
+                self._fp.flush()
             if do_sync:
+                self._fp.flush()
                 os.fsync(self._fp.fileno())
 
     def sync(self) -> None:

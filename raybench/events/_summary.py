@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from raybench.core.state import ExperimentState, fold
 from raybench.events import _types as ev
 from raybench.events._reader import Damage
-from raybench.events._trials import TRIAL_STATES, TrialRow, better, derive_trials, is_number, metric_spec
+from raybench.events._trials import TRIAL_STATES, TrialRow, derive_trials, is_number
 from raybench.events.export import jsonable
 
 SUMMARY_SCHEMA = 1
@@ -25,10 +26,17 @@ class RunFacts:
     """What every built-in section needs, computed once."""
 
     events: Sequence[Mapping[str, Any]]
+    state: ExperimentState
     rows: Sequence[TrialRow]
-    metric: str
-    mode: str
     start_t: Optional[float]
+
+    @property
+    def metric(self) -> str:
+        return self.state.metric
+
+    @property
+    def mode(self) -> str:
+        return self.state.mode.value
 
 
 def _t(e: Mapping[str, Any]) -> Optional[float]:
@@ -88,36 +96,20 @@ def section_trials(f: RunFacts) -> dict[str, Any]:
     return {"trials": trials}
 
 
-def _ranked(f: RunFacts) -> list[TrialRow]:
-    """Completed and pruned trials with a metric, in the order they ended."""
-    done = [r for r in f.rows if r.status in ("completed", "pruned") and is_number(r.best_metric)]
-    return sorted(done, key=lambda r: (r.ended_t if r.ended_t is not None else float("inf"), r.trial_id))
-
-
 def section_best(f: RunFacts) -> dict[str, Any]:
-    """The best trial: the scheduler's choice, whose final model was tested; a tie goes to the first to end.
-
-    Completed trials are ranked by their final value, because that is the model the test sees. Only
-    when no trial completed are pruned trials ranked by their best value.
-    """
-    is_better = better(f.mode)
-    best: Optional[TrialRow] = None
-    ranked = _ranked(f)
-    completed = [r for r in ranked if r.status == "completed" and is_number(r.final_metric)]
-    key = (lambda r: r.final_metric) if completed else (lambda r: r.best_metric)
-    for r in completed or ranked:
-        if best is None or is_better(key(r), key(best)):  # type: ignore[arg-type]
-            best = r
+    """The best trial by the one rule (raybench.core.state.ExperimentState.best): completed trials by their
+    final value, the model that is tested; only when none completed, pruned trials by their best value."""
+    best = f.state.best()
     if best is None:
         return {"best": None}
     return {"best": {
         "trial_id": best.trial_id,
         "config": dict(best.config),
-        "val_metric": best.final_metric if best.status == "completed" else best.best_metric,
+        "val_metric": f.state.best_value(),
         "metric": f.metric,
         "mode": f.mode,
         "basis": BEST_BASIS,
-        "status": best.status,
+        "status": best.status.value,
         "test_accuracy": best.test_metrics.get("test_accuracy"),
     }}
 
@@ -125,14 +117,14 @@ def section_best(f: RunFacts) -> dict[str, Any]:
 def section_anytime(f: RunFacts) -> dict[str, Any]:
     """Best-so-far against seconds since the start: one point per trial end (failed ones included, where
     the best stays as it was), so a plot can step through every moment the best could change."""
-    is_better = better(f.mode)
+    mode = f.state.mode
     ended = sorted((r for r in f.rows if r.ended_t is not None), key=lambda r: (r.ended_t, r.trial_id))
     best: Optional[float] = None
     best_id: Optional[int] = None
     points = []
     for r in ended:
         if r.status in ("completed", "pruned") and is_number(r.best_metric):
-            if best is None or is_better(r.best_metric, best):  # type: ignore[arg-type]
+            if mode.better(r.best_metric, best):  # type: ignore[arg-type]
                 best, best_id = r.best_metric, r.trial_id
         t_s = r.ended_t - f.start_t if f.start_t is not None else None  # type: ignore[operator]
         points.append({"t_s": t_s, "trial_id": r.trial_id, "status": r.status, "best": best, "best_trial_id": best_id})
@@ -166,17 +158,82 @@ def section_notes(f: RunFacts) -> dict[str, Any]:
     return {"budget": budget, "warnings": dict(warnings), "nodes": len(nodes), "events": len(f.events)}
 
 
+def section_pareto(f: RunFacts) -> dict[str, Any]:
+    """Several objectives: the non-dominated completed trials and their hypervolume against the reference
+    point of raybench.search.pareto (each objective's worst value moved out by 10% of its range)."""
+    start = next((e for e in f.events if e.get("event") == ev.EXPERIMENT_START), None)
+    specs = ((start or {}).get("config") or {}).get("objectives") or []
+    if not specs:
+        return {"pareto": None}
+    from raybench.search.pareto import hypervolume, pareto_front, reference_point
+
+    names = [str(o["name"]) for o in specs]
+    modes = [str(o.get("mode", "max")) for o in specs]
+    done = [t for t in f.state.trials.values() if t.status.value == "completed" and t.objectives
+            and all(is_number(t.objectives.get(n)) for n in names)]
+    if not done:
+        return {"pareto": {"objectives": [{"name": n, "mode": m} for n, m in zip(names, modes)], "trials": [],
+                           "hypervolume": None, "reference": None, "n_candidates": 0}}
+    points = [[float(t.objectives[n]) for n in names] for t in done]
+    front = [done[i] for i in pareto_front(points, modes)]
+    ref = [float(x) for x in reference_point(points, modes)]
+    return {"pareto": {
+        "objectives": [{"name": n, "mode": m} for n, m in zip(names, modes)],
+        "trials": [{"trial_id": t.trial_id, "values": {n: float(t.objectives[n]) for n in names}}
+                   for t in sorted(front, key=lambda t: t.trial_id)],
+        "hypervolume": hypervolume([[float(t.objectives[n]) for n in names] for t in front], modes, ref),
+        "reference": ref,
+        "reference_rule": "per objective, its worst value among the completed trials moved outward by 10% of "
+                          "their range (raybench.search.pareto)",
+        "n_candidates": len(done),
+    }}
+
+
 SECTIONS: tuple[Callable[[RunFacts], dict[str, Any]], ...] = (
-    section_run, section_trials, section_best, section_anytime, section_decisions, section_notes,
+    section_run, section_trials, section_best, section_anytime, section_decisions, section_notes, section_pareto,
 )
 
 
-def run_facts(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None) -> RunFacts:
-    metric, mode = metric_spec(events)
+def per_trial_active_j(entry: Mapping[str, Any]) -> Optional[float]:
+    """A summary energy.per_trial entry's active joules (cpu + dram + gpu): "energy_j" as a number, or the
+    older layouts ("total_j", or {"energy_j": {"total": ...}})."""
+    e = entry.get("energy_j")
+    if is_number(e):
+        return float(e)
+    if isinstance(e, Mapping) and is_number(e.get("total")):
+        return float(e["total"])
+    return float(entry["total_j"]) if is_number(entry.get("total_j")) else None
+
+
+NEAR_BEST = 0.01  # "within 1 point": one percentage point of an accuracy-like metric
+
+
+def cheapest_near_best(state: ExperimentState, per_trial: Sequence[Mapping[str, Any]],
+                       within: float = NEAR_BEST) -> Optional[dict[str, Any]]:
+    """The completed trial with the fewest attributed active joules among those whose final value is within
+    `within` of the best trial's, or None without a best or per-trial energy."""
+    best = state.best_value()
+    if best is None or not per_trial:
+        return None
+    joules = {int(p["trial_id"]): per_trial_active_j(p) for p in per_trial if "trial_id" in p}
+    near = [t for t in state.trials.values() if t.status.value == "completed" and is_number(t.final_value)
+            and abs(t.final_value - best) <= within + 1e-12 and is_number(joules.get(t.trial_id))]
+    if not near:
+        return None
+    t = min(near, key=lambda t: (joules[t.trial_id], t.trial_id))
+    best_trial = state.best()
+    return {"trial_id": t.trial_id, "value": t.final_value, "energy_j": joules[t.trial_id], "within": within,
+            "best_trial_id": best_trial.trial_id if best_trial else None,
+            "best_energy_j": joules.get(best_trial.trial_id) if best_trial else None}
+
+
+def run_facts(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None,
+              state: Optional[ExperimentState] = None) -> RunFacts:
+    state = fold(events) if state is None else state
     starts = [_t(e) for e in events if e.get("event") == ev.EXPERIMENT_START]
     times = [t for t in map(_t, events) if t is not None]
     start_t = starts[0] if starts and starts[0] is not None else (times[0] if times else None)
-    return RunFacts(events, derive_trials(events) if rows is None else rows, metric, mode, start_t)
+    return RunFacts(events, state, derive_trials(state) if rows is None else rows, start_t)
 
 
 def derive_summary(
@@ -185,15 +242,16 @@ def derive_summary(
     damage: Sequence[Damage] = (),
     extra: Sequence[Section] = (),
     rows: Optional[Sequence[TrialRow]] = None,
+    state: Optional[ExperimentState] = None,
 ) -> dict[str, Any]:
     """summary.json as a dict of plain JSON values.
 
     extra: more sections, each a function of the event list (or a ready dict) returning top-level keys;
     a key that clashes with an existing one raises ValueError rather than silently replacing it.
-    rows: the derive_trials result, when the caller already has it.
+    rows, state: the derive_trials result and the folded state, when the caller already has them.
     """
     events = list(events)
-    facts = run_facts(events, rows)
+    facts = run_facts(events, rows, state)
     summary: dict[str, Any] = {"schema": SUMMARY_SCHEMA}
     for section in SECTIONS:
         summary.update(section(facts))

@@ -7,15 +7,15 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Union
 
-from raybench.events import _types as ev
+from raybench.core.state import ExperimentState, TrialState, TrialStatus, fold
 from raybench.events._atomic import atomic_write_text
 from raybench.events.export import cell
 
-TRIAL_STATES = ("completed", "pruned", "failed", "running", "pending")
+TRIAL_STATES = ("completed", "pruned", "failed", "running", "paused", "pending")
 
 
 @dataclass(frozen=True)
@@ -57,99 +57,25 @@ def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def metric_spec(events: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
-    """The (name, mode) of the metric from the first experiment_start's config; val_accuracy/max without one."""
-    for e in events:
-        if e.get("event") == ev.EXPERIMENT_START:
-            metric = (e.get("config") or {}).get("metric") or {}
-            return str(metric.get("name", "val_accuracy")), str(metric.get("mode", "max"))
-    return "val_accuracy", "max"
+def row_of(t: TrialState) -> TrialRow:
+    """A trial of the fold as a row of trials.csv."""
+    status = t.status.value
+    ended = t.status.ended
+    return TrialRow(
+        trial_id=t.trial_id, config=dict(t.config), status=status, attempts=t.attempts,
+        steps=t.steps if t.status in (TrialStatus.COMPLETED, TrialStatus.PRUNED) else t.max_steps,
+        final_metric=t.final_value, best_metric=t.best_value, started_t=t.started_t,
+        ended_t=t.ended_t if ended else None, duration_s=t.duration_s if ended else None,
+        node_id=t.node_id, peak_rss_mb=t.peak_rss_mb or None, test_metrics=dict(t.test_metrics),
+        stop_rule=(t.stop_reason or {}).get("rule") if t.status is TrialStatus.PRUNED else None,
+        stop_detail=(t.stop_reason or {}).get("detail") if t.status is TrialStatus.PRUNED else None,
+        error=t.error, cause=t.cause)
 
 
-def better(mode: str) -> Callable[[float, float], bool]:
-    """A strict "a is better than b" for the metric's mode."""
-    return (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
-
-
-class _Acc:
-    """The mutable state of one trial while the log is folded."""
-
-    def __init__(self, trial_id: int) -> None:
-        self.row: dict[str, Any] = {"trial_id": trial_id, "config": {}, "status": "pending", "test_metrics": {}}
-        self.last: Optional[float] = None
-        self.best: Optional[float] = None
-        self.stop: Optional[Mapping[str, Any]] = None
-        self.done: Optional[Mapping[str, Any]] = None
-
-
-def _fold(acc: _Acc, e: Mapping[str, Any], metric: str, is_better: Callable[[float, float], bool]) -> None:
-    kind, row, t = e["event"], acc.row, e.get("t")
-    if kind == ev.TRIAL_CREATED:
-        row["config"] = dict(e.get("config") or {})
-    elif kind == ev.TRIAL_STARTED:
-        row["attempts"] = row.get("attempts", 0) + 1
-        row["status"] = "running"
-        row.setdefault("started_t", t)
-        row["node_id"] = e.get("node_id")
-    elif kind == ev.REPORT:
-        if isinstance(e.get("step"), int):
-            row["steps"] = max(row.get("steps", 0), e["step"])
-        value = (e.get("metrics") or {}).get(metric)
-        if is_number(value):
-            acc.last = value
-            if acc.best is None or is_better(value, acc.best):
-                acc.best = value
-    elif kind == ev.DECISION and e.get("action") == "stop":
-        acc.stop = e.get("reason") or {}
-    elif kind == ev.TRIAL_COMPLETED:
-        acc.done = e
-        row.update(status=e.get("status", "completed"), ended_t=t, error=None, cause=None)
-    elif kind == ev.TRIAL_FAILED:
-        row.update(error=e.get("error"), cause=e.get("cause"))
-        if e.get("peak_rss_mb") is not None:
-            row["failed_peak_rss_mb"] = e["peak_rss_mb"]
-        if e.get("final", True):
-            row.update(status="failed", ended_t=t)
-        else:
-            row["status"] = "pending"
-    elif kind == ev.TEST_RESULT:
-        row["test_metrics"].update(e.get("metrics") or {})
-
-
-def _freeze(acc: _Acc) -> TrialRow:
-    row, done = acc.row, acc.done or {}
-    row["final_metric"] = done.get("final_metric") if is_number(done.get("final_metric")) else acc.last
-    row["best_metric"] = done.get("best_metric") if is_number(done.get("best_metric")) else acc.best
-    if isinstance(done.get("steps"), int):
-        row["steps"] = done["steps"]
-    row["peak_rss_mb"] = done.get("peak_rss_mb", row.pop("failed_peak_rss_mb", None))
-    row.pop("failed_peak_rss_mb", None)
-    if row["status"] in ("completed", "pruned") and is_number(done.get("duration_s")):
-        row["duration_s"] = done["duration_s"]
-    elif row["status"] in ("completed", "pruned", "failed") and row.get("started_t") is not None:
-        row["duration_s"] = row["ended_t"] - row["started_t"]
-    if row["status"] in ("running", "pending"):
-        row["ended_t"] = None
-    if row["status"] == "pruned" and acc.stop is not None:
-        row.update(stop_rule=acc.stop.get("rule"), stop_detail=acc.stop.get("detail"))
-    return TrialRow(**row)
-
-
-def derive_trials(events: Iterable[Mapping[str, Any]]) -> list[TrialRow]:
-    """One TrialRow per trial id seen in the log, sorted by trial id."""
-    events = list(events)
-    metric, mode = metric_spec(events)
-    is_better = better(mode)
-    accs: dict[int, _Acc] = {}
-    for e in events:
-        tid = e.get("trial_id")
-        if tid is None or e.get("event") not in ev.EVENT_TYPES:
-            continue
-        acc = accs.get(tid)
-        if acc is None:
-            acc = accs[tid] = _Acc(tid)
-        _fold(acc, e, metric, is_better)
-    return [_freeze(accs[tid]) for tid in sorted(accs)]
+def derive_trials(events: Union[Iterable[Mapping[str, Any]], ExperimentState]) -> list[TrialRow]:
+    """One TrialRow per trial id seen in the log (or in an already folded state), sorted by trial id."""
+    state = events if isinstance(events, ExperimentState) else fold(events)
+    return [row_of(state.trials[tid]) for tid in sorted(state.trials)]
 
 
 _TRIAL_COLUMNS = (

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from raybench.core.state import fold
 from raybench.errors import RunDirError
 from raybench.events._atomic import atomic_write_text
 from raybench.events._energy import section_energy
@@ -18,6 +19,7 @@ from raybench.events._summary import (
     SUMMARY_SCHEMA,
     RunFacts,
     Section,
+    cheapest_near_best,
     derive_summary,
     run_facts,
 )
@@ -70,9 +72,12 @@ def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Secti
     """
     d = Path(run_dir)
     read = read_events(run_log(d))
-    rows = derive_trials(read.events)
+    state = fold(read.events)
+    rows = derive_trials(state)
     energy = section_energy(read.events, rows)
-    summary = derive_summary(read.events, damage=read.damage, extra=[energy, *extra], rows=rows)
+    near = cheapest_near_best(state, ((energy.get("energy") or {}).get("per_trial") or []))
+    summary = derive_summary(read.events, damage=read.damage, extra=[energy, {"cheapest_near_best": near}, *extra],
+                             rows=rows, state=state)
     try:
         atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows))
         atomic_write_text(d / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False) + "\n")

@@ -1,4 +1,5 @@
-"""Exporting events to JSON Lines and CSV, for tools that do not speak msgpack."""
+"""Exporting events to JSON Lines and CSV, for tools that do not speak msgpack, and a run's trials as
+CodeCarbon's emissions.csv, so that CodeCarbon's own tooling reads raybench runs."""
 
 from __future__ import annotations
 
@@ -99,3 +100,78 @@ def export_csv(
     for row in rows:
         writer.writerow([cell(row.get(c)) for c in cols])
     return cols
+
+
+# CodeCarbon's emissions.csv columns (codecarbon 3.x, output_methods/emissions_data.py), in its order.
+CODECARBON_COLUMNS = (
+    "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate",
+    "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed",
+    "water_consumed", "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os",
+    "python_version", "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude",
+    "latitude", "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
+    "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue",
+)
+
+
+def codecarbon_rows(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per trial that ended, in CodeCarbon's columns and units: seconds, watts, kWh, kg CO2e, GB.
+
+    Energy is the trial's footprint per domain: its active joules plus its share of the idle baseline for
+    what it reserved (cpu, ram, gpu); energy_consumed is their sum, without PUE. emissions applies the run's
+    PUE and grid intensity (kg CO2e). run_id is "<raybench run id>-trial-<id>"; experiment_id the run id.
+    What raybench does not know (location, water, utilization) is left empty or 0.
+    """
+    from datetime import datetime, timezone
+
+    from raybench.energy.metrics import DEFAULT_CARBON, J_PER_KWH
+    from raybench.events._energy import ledger_of
+    from raybench.events._trials import derive_trials
+
+    start = next((e for e in events if e.get("event") == "experiment_start"), {})
+    cfg = start.get("config") or {}
+    carbon = {**DEFAULT_CARBON, **(cfg.get("carbon") or {})}
+    env = start.get("env") or {}
+    resources = {e["trial_id"]: e.get("resources") or {} for e in events if e.get("event") == "trial_started"}
+    ledger = ledger_of(events)
+    out = []
+    for r in derive_trials(events):
+        if r.ended_t is None:
+            continue
+        parts, idle = ledger.trial(r.trial_id), ledger.trial_idle_by_domain(r.trial_id)
+        joules = {d: parts[f"{d}_j"] + idle[d] for d in ("cpu", "dram", "gpu")}
+        kwh = {d: j / J_PER_KWH for d, j in joules.items()}
+        total_kwh = math.fsum(kwh.values())
+        kg = total_kwh * float(carbon["pue"]) * float(carbon["g_per_kwh"]) / 1000.0
+        dur = max(float(r.duration_s or 0.0), 0.0)
+        res = resources.get(r.trial_id, {})
+        out.append({
+            "timestamp": datetime.fromtimestamp(r.ended_t, timezone.utc).isoformat(timespec="seconds"),
+            "project_name": start.get("name", ""), "run_id": f"{start.get('run_id', '')}-trial-{r.trial_id}",
+            "experiment_id": start.get("run_id", ""), "duration": dur, "emissions": kg,
+            "emissions_rate": kg / dur if dur > 0 else 0.0,
+            "cpu_power": joules["cpu"] / dur if dur > 0 else 0.0, "gpu_power": joules["gpu"] / dur if dur > 0 else 0.0,
+            "ram_power": joules["dram"] / dur if dur > 0 else 0.0,
+            "cpu_energy": kwh["cpu"], "gpu_energy": kwh["gpu"], "ram_energy": kwh["dram"], "energy_consumed": total_kwh,
+            "water_consumed": 0.0, "country_name": "", "country_iso_code": "", "region": "", "cloud_provider": "",
+            "cloud_region": "", "os": env.get("platform", ""), "python_version": env.get("python", ""),
+            "codecarbon_version": "", "cpu_count": float(res.get("cpus", 0) or 0), "cpu_model": "",
+            "gpu_count": float(res.get("gpus", 0) or 0), "gpu_model": "", "longitude": "", "latitude": "",
+            "ram_total_size": float(res.get("memory_mb", 0) or 0) / 1024.0, "tracking_mode": "process",
+            "cpu_utilization_percent": 0.0, "gpu_utilization_percent": 0.0, "ram_utilization_percent": 0.0,
+            "ram_used_gb": 0.0, "on_cloud": "N", "pue": float(carbon["pue"]), "wue": 0.0,
+        })
+    return out
+
+
+def export_codecarbon(events: Iterable[Mapping[str, Any]], fp: IO[str]) -> list[str]:
+    """Write the run's trials as CodeCarbon's emissions.csv (see `codecarbon_rows`). Returns the columns."""
+    rows = codecarbon_rows(list(events))
+    writer = csv.writer(fp, lineterminator="\n")
+    writer.writerow(CODECARBON_COLUMNS)
+    for row in rows:
+        writer.writerow([cell(row[c]) for c in CODECARBON_COLUMNS])
+    return list(CODECARBON_COLUMNS)
+
+
+# The export formats by name, for the CLI.
+EXPORTERS = {"jsonl": export_jsonl, "csv": export_csv, "codecarbon": export_codecarbon}

@@ -99,6 +99,8 @@ def sample_events(*, ended: bool = False, t0: float = T0) -> list[dict[str, Any]
     decide(0, 22.01, 3, 0.85, False)
     emit("trial_completed", 22.1, trial_id=0, status="completed", steps=3, final_metric=0.85, best_metric=0.86,
          duration_s=18.1, peak_rss_mb=402.5)
+    # Logged once the energy sample covering the trial's end has come (a run with several objectives only).
+    emit("trial_objectives", 22.5, trial_id=0, values={"val_accuracy": 0.85, "energy_j": 41.0})
     emit("test_result", 23.0, trial_id=0, metrics={"test_accuracy": 0.84, "test_loss": 0.41})
     start(3, 23.1, "n-head")
     emit("trial_failed", 24.0, trial_id=3, attempt=1, error="worker exceeded its memory limit of 2048 MB",

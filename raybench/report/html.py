@@ -243,7 +243,7 @@ def trials_table(run: RunData, plots: PlotSet) -> str:
     params = sorted({k for r in run.rows for k in r.config})
     tests = sorted({k for r in run.rows for k in r.test_metrics})
     joules = plots.energy.joules if plots.energy is not None else None
-    e_head = ["energy J" + (" (approx.)" if plots.energy is not None and plots.energy.approximate else "")] if joules is not None else []
+    e_head = ["energy J"] if joules is not None else []
     headers = ["trial", "status", "attempts", "steps", f"final {run.metric}", f"best {run.metric}", "duration s",
                "node", *e_head, *tests, "stop rule", "error", *params]
     rows = []
@@ -256,6 +256,27 @@ def trials_table(run: RunData, plots: PlotSet) -> str:
     return table(headers, rows, table_id="trials")
 
 
+def audit_table(run: RunData) -> str:
+    """The audit's rows and totals (RUN_DIR/audit.json, or the audit of the log without --against)."""
+    from raybench.report.plots import run_audit
+
+    a = run_audit(run)
+    if not a or not a.get("rows"):
+        return '<p class="note">No stop to audit: the pruner stopped no trial.</p>'
+    rows = [[r["trial_id"], r["step"], r["rule"] + (" (protected, would stop)" if r.get("counterfactual") else ""),
+             r.get("value"), r.get("probability") if r.get("probability") is not None else r.get("cutoff"),
+             r.get("saved_s"), r.get("saved_j"), r.get("would_have_final"),
+             None if r.get("wrong") is None else ("yes" if r["wrong"] else "no")] for r in a["rows"]]
+    t = a.get("totals") or {}
+    iv = t.get("wrong_rate_interval")
+    rate = (f"{t['wrong_rate']:.1%} of {t['known']} stops whose final is known (95% interval {iv[0]:.1%} to "
+            f"{iv[1]:.1%})") if t.get("wrong_rate") is not None else "unknown (no stopped trial's full curve is known)"
+    note = (f'<p class="note">{t.get("stops", 0)} stops saved {fmt(t.get("saved_j"))} J and {fmt(t.get("saved_s"))} s '
+            f"({esc(a.get('basis', 'estimated'))}); wrong stops: {esc(rate)}; regret {esc(fmt(t.get('regret')))}.</p>")
+    return note + table(["trial", "step", "rule", "value", "cutoff or P", "saved s", "saved J (est.)", "would have",
+                         "wrong"], rows, table_id="audit-table")
+
+
 def _section(sid: str, title: str, *parts: str) -> str:
     return f'<section id="{sid}"><h2>{esc(title)}</h2>{"".join(parts)}</section>'
 
@@ -265,23 +286,22 @@ def render_report(run: RunData, plots: PlotSet) -> str:
     s = run.summary
     name = fmt(s.get("name") or run.run_dir.name)
     ended = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(run.end_t)) if run.end_t else "–"
-    approx_note = ('<p class="note">Per-trial energy is approximate: each sample\'s energy above the node\'s idle '
-                   "baseline split by CPU-time (and GPU-joule) shares; idle power is not included. The energy "
-                   "attribution in summary.json replaces it when present.</p>"
-                   if plots.energy is not None and plots.energy.approximate and plots.get("energy_per_trial") else "")
     sections = [
         _section("summary", "Summary", kv_table(summary_rows(run, plots), table_id="summary-table")),
         _section("anytime", "Anytime performance", figure(plots, "anytime_time"), figure(plots, "anytime_energy")),
-        _section("energy", "Energy per trial", figure(plots, "energy_per_trial"), approx_note),
+        _section("energy", "Energy per trial", figure(plots, "energy_per_trial")),
         _section("pruning", "Pruning", figure(plots, "pruning_timeline"), "<h3>Every stop decision</h3>",
                  stops_table(run)),
+        _section("audit", "Audit of the stops", figure(plots, "audit"), audit_table(run)),
         _section("params", "Stopped configurations", figure(plots, "stopped_params")),
+        _section("pareto", "Pareto front", figure(plots, "pareto")),
         _section("power", "Node power", figure(plots, "node_power")),
         _section("trials", "Trials", trials_table(run, plots)),
     ]
     nav = "".join(f'<a href="#{sid}">{label}</a>' for sid, label in (
         ("summary", "Summary"), ("anytime", "Anytime"), ("energy", "Energy"), ("pruning", "Pruning"),
-        ("params", "Configurations"), ("power", "Power"), ("trials", "Trials")))
+        ("audit", "Audit"), ("params", "Configurations"), ("pareto", "Pareto"), ("power", "Power"),
+        ("trials", "Trials")))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'

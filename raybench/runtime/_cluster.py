@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from raybench.core.records import WorkerShape
 from raybench.errors import ResourceError, UserError
 
 MB = 1024 * 1024
@@ -118,48 +119,38 @@ def alive_nodes() -> list[NodeShape]:
     return shapes
 
 
-def worker_request(workers) -> dict[str, float]:
-    """What one trial actor asks Ray for, from the config's `workers` section."""
-    req = {"cpus": float(workers.cpus), "memory_mb": float(workers.memory_mb), "gpus": 0.0, "tpus": 0.0}
-    if workers.accelerator == "GPU":
-        req["gpus"] = float(workers.accelerators_per_worker)
-    elif workers.accelerator == "TPU":
-        req["tpus"] = float(workers.accelerators_per_worker)
-    return req
-
-
-def slots_on(node: NodeShape, req: dict[str, float]) -> int:
+def slots_on(node: NodeShape, req: WorkerShape) -> int:
     """How many workers of this shape fit on one node."""
     fits = []
-    for have, need in ((node.cpus, req["cpus"]), (node.memory_mb, req["memory_mb"]),
-                       (node.gpus, req["gpus"]), (node.tpus, req["tpus"])):
+    for have, need in ((node.cpus, req.cpus), (node.memory_mb, req.memory_mb),
+                       (node.gpus, req.gpus), (node.tpus, req.tpus)):
         if need > 0:
             fits.append(math.floor(have / need + 1e-9))
     return max(0, min(fits)) if fits else 0
 
 
-def check_feasible(nodes: list[NodeShape], req: dict[str, float]) -> None:
+def check_feasible(nodes: list[NodeShape], req: WorkerShape) -> None:
     """Fail fast, with the fix, when no node can ever hold one worker."""
     if any(slots_on(n, req) >= 1 for n in nodes):
         return
     biggest = {k: max((getattr(n, k) for n in nodes), default=0.0) for k in ("cpus", "memory_mb", "gpus", "tpus")}
-    if req["gpus"] > biggest["gpus"]:
-        msg = (f"workers ask for {req['gpus']:g} GPU each but the largest node has {biggest['gpus']:g}; "
+    if req.gpus > biggest["gpus"]:
+        msg = (f"workers ask for {req.gpus:g} GPU each but the largest node has {biggest['gpus']:g}; "
                "set workers.accelerator: none or run on a cluster with GPUs")
-    elif req["tpus"] > biggest["tpus"]:
-        msg = (f"workers ask for {req['tpus']:g} TPU each but the largest node has {biggest['tpus']:g}; "
+    elif req.tpus > biggest["tpus"]:
+        msg = (f"workers ask for {req.tpus:g} TPU each but the largest node has {biggest['tpus']:g}; "
                "set workers.accelerator: none or start nodes with a TPU resource")
-    elif req["cpus"] > biggest["cpus"]:
-        msg = (f"workers.cpus = {req['cpus']:g} but the largest node has {biggest['cpus']:g} CPUs; "
+    elif req.cpus > biggest["cpus"]:
+        msg = (f"workers.cpus = {req.cpus:g} but the largest node has {biggest['cpus']:g} CPUs; "
                f"set workers.cpus <= {biggest['cpus']:g}")
-    elif req["memory_mb"] > biggest["memory_mb"]:
-        msg = (f"workers.memory_mb = {req['memory_mb']:.0f} but the largest node offers {biggest['memory_mb']:.0f} MB "
+    elif req.memory_mb > biggest["memory_mb"]:
+        msg = (f"workers.memory_mb = {req.memory_mb:.0f} but the largest node offers {biggest['memory_mb']:.0f} MB "
                f"to Ray; set workers.memory_mb <= {int(biggest['memory_mb'])}")
     else:
-        msg = f"no node can hold a worker of shape {req}; shrink workers.cpus/memory_mb"
+        msg = f"no node can hold a worker of {req.describe()}; shrink workers.cpus/memory_mb"
     raise ResourceError(msg)
 
 
-def effective_concurrency(nodes: list[NodeShape], req: dict[str, float], requested: int) -> int:
+def effective_concurrency(nodes: list[NodeShape], req: WorkerShape, requested: int) -> int:
     """The number of workers the present nodes can run at once, at most the requested count."""
     return max(0, min(requested, sum(slots_on(n, req) for n in nodes)))

@@ -18,10 +18,10 @@ from typing import Any, Optional
 from rich.console import Console
 
 from raybench.config import ExperimentConfig
+from raybench.core.records import WorkerShape
+from raybench.events import EVENTS_FILE
 from raybench.runtime import _cluster as cl
 from raybench.runtime._progress import ProgressDisplay
-
-MB = 1024 * 1024
 
 
 @dataclass
@@ -61,7 +61,8 @@ class Driver:
         self.opts = opts
         self.console = console
         self.run_id = uuid.uuid4().hex[:8]
-        self.events_path = os.path.join(opts.run_dir, "events.msgpack")
+        self.events_path = os.path.join(opts.run_dir, EVENTS_FILE)
+        self.shape = WorkerShape.of(cfg.workers)
         self.workers: dict[Any, tuple[int, Any]] = {}  # run ref -> (slot, actor)
         self.energy: dict[str, Any] = {}               # node id -> energy actor
         self.scheduler = None
@@ -82,7 +83,7 @@ class Driver:
         import ray
 
         nodes = cl.alive_nodes()
-        req = cl.worker_request(self.cfg.workers)
+        req = self.shape
         requested = self.cfg.workers.count
         self.autoscaling = conn.autoscaling
         if conn.autoscaling:
@@ -93,11 +94,11 @@ class Driver:
             if effective < requested:
                 self.console.print(
                     f"[yellow]note:[/] the cluster fits {effective} of the {requested} requested workers "
-                    f"({req['cpus']:g} CPUs, {req['memory_mb']:g} MB each); running {effective} at a time")
+                    f"({req.describe()} each); running {effective} at a time")
         try:
             self._start_scheduler(requested, effective)
             self._start_energy(nodes)
-            self._start_workers(effective, req)
+            self._start_workers(effective)
             status = "completed"
             try:
                 self._watch()
@@ -135,7 +136,7 @@ class Driver:
         # The log lives in the driver's run directory, so the scheduler that writes it lives on this node.
         self.scheduler = SchedulerActor.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
-        ).remote(self.cfg.to_dict(), os.path.abspath(self.events_path), resume=self.opts.resume)
+        ).remote(self.cfg, os.path.abspath(self.opts.run_dir), resume=self.opts.resume)
         self._actors.append(self.scheduler)
         ray.get(self.scheduler.start.remote(run_id=self.run_id, env=environment(), requested=requested,
                                             effective=effective, resumed=self.opts.resume))
@@ -183,27 +184,15 @@ class Driver:
             except ray.exceptions.RayActorError:
                 pass  # its node left already: _stop_energy says so
 
-    def _start_workers(self, count: int, req: dict[str, float]) -> None:
+    def _start_workers(self, count: int) -> None:
         for slot in range(count):
-            self._spawn(slot, req)
+            self._spawn(slot)
 
-    def _spawn(self, slot: int, req: dict[str, float]) -> None:
+    def _spawn(self, slot: int) -> None:
         from raybench.runtime.actors import TrialActor
 
-        opts: dict[str, Any] = {"num_cpus": req["cpus"], "memory": int(req["memory_mb"] * MB),
-                                "scheduling_strategy": "SPREAD"}
-        device = "cpu"
-        if req["gpus"]:
-            opts["num_gpus"] = req["gpus"]
-            device = "cuda"
-        if req["tpus"]:
-            opts["resources"] = {"TPU": req["tpus"]}
-        w = self.cfg.workers
-        energy_on = self.cfg.energy.backend != "none" or self.cfg.energy.gpu != "none"
-        actor = TrialActor.options(**opts).remote(
-            slot, threads=max(1, int(req["cpus"])), device=device, run_id=self.run_id if energy_on else None,
-            reserved={"cpus": req["cpus"], "memory_mb": req["memory_mb"], "gpus": req["gpus"]},
-            memory_limit_mb=float(w.memory_mb) if w.enforce_memory else None)
+        actor = TrialActor.options(**self.shape.ray_options(), scheduling_strategy="SPREAD").remote(
+            slot, self.shape, run_id=self._energy_run_id())
         self._actors.append(actor)
         self.workers[actor.run.remote(self.scheduler)] = (slot, actor)
 
@@ -212,7 +201,7 @@ class Driver:
     def _watch(self) -> None:
         import ray
 
-        req = cl.worker_request(self.cfg.workers)
+        req = self.shape
         last_nodes = time.time()
         idle_since: Optional[float] = None
         stranded_since: Optional[float] = None  # since when no alive node fits a worker (fixed clusters)
@@ -236,7 +225,7 @@ class Driver:
                         alive = [n.node_id for n in cl.alive_nodes()]
                         ray.get(self.scheduler.worker_lost.remote(slot, _short(e), cause, alive))
                         if not ray.get(self.scheduler.idle.remote()):
-                            self._spawn(slot, req)
+                            self._spawn(slot)
                 st = ray.get(self.scheduler.status.remote())
                 progress.update(st)
                 idle_since = (idle_since or time.time()) if st["idle"] else None
@@ -256,8 +245,8 @@ class Driver:
                         from raybench.errors import ResourceError
 
                         raise ResourceError(
-                            f"no node left in the cluster can hold a worker ({req['cpus']:g} CPUs, "
-                            f"{req['memory_mb']:.0f} MB, {req['gpus']:g} GPUs): the nodes that could have left; "
+                            f"no node left in the cluster can hold a worker ({req.describe()}): the nodes that "
+                            "could have left; "
                             f"add one and continue with `raybench run --resume {self.opts.run_dir}`")
 
     # ---- the end -----------------------------------------------------------------------------
@@ -273,7 +262,7 @@ class Driver:
             actor = actor or self._test_actor()
             try:
                 metrics = ray.get(actor.final_test.remote(best))
-                ray.get(self.scheduler.record_test.remote(best["trial_id"], metrics))
+                ray.get(self.scheduler.record_test.remote(best.trial_id, metrics))
                 return
             except ray.exceptions.RayActorError as e:  # the actor died, not the test: once more, on a new one
                 if last_try:
@@ -288,14 +277,17 @@ class Driver:
     def _test_actor(self):
         from raybench.runtime.actors import TrialActor
 
-        req = cl.worker_request(self.cfg.workers)
-        opts: dict[str, Any] = {"num_cpus": req["cpus"]}
-        if req["gpus"]:
-            opts["num_gpus"] = req["gpus"]
-        actor = TrialActor.options(**opts).remote(-1, threads=max(1, int(req["cpus"])),
-                                                  device="cuda" if req["gpus"] else "cpu", memory_limit_mb=None)
+        # The same shape as a trial's (TPU and memory included); only the memory watchdog is off, since the
+        # final test is not a trial the limit could fail.
+        actor = TrialActor.options(**self.shape.ray_options()).remote(-1, self.shape, run_id=self._energy_run_id(),
+                                                                      memory_limit=False)
         self._actors.append(actor)
         return actor
+
+    def _energy_run_id(self) -> Optional[str]:
+        """The run id by which trial actors find their node's energy actor, or None when nothing is measured."""
+        on = self.cfg.energy.backend != "none" or self.cfg.energy.gpu != "none"
+        return self.run_id if on else None
 
     def _test_failed(self, e: BaseException) -> None:
         self.scheduler.emit_event.remote({"event": "warning", "t": time.time(), "code": "test_failed",

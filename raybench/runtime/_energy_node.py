@@ -1,18 +1,65 @@
 """The body of a per-node energy actor: a sampling thread around `raybench.energy.NodeMonitor`.
 
 It measures the node's idle baseline, then sends one `energy_sample` to the scheduler every
-`energy.interval_s`. Trial actors on the node call `track`/`untrack` as their trials start and end.
-The energy layer's one-time notices (no RAPL permission, estimated DRAM, ...) become `warning` events.
+`energy.interval_s`. Trial actors on the node call `track`/`untrack` as their trials start and end,
+through `track_trial`, `trial_warm` and `untrack_trial` below, which wait for the actor's answer and
+number their calls, so that an untrack can never be overtaken by its own track.
+The energy layer's one-time notices (no RAPL permission, estimated DRAM, ...) and every sampling gap
+become `warning` events; a failing read never stops sampling.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from typing import Any, Optional
 
 from raybench.errors import HardwareError
+
+# ---- the trial actor's side (runs in the trial actor's process) ---------------------------------------
+
+_seq = itertools.count(1)  # increasing within one trial actor process: orders its track/untrack calls
+_warm = False  # whether this process has finished building a workload once (its start-up is over)
+ACK_TIMEOUT_S = 10.0
+
+
+def _tell(ref) -> bool:
+    import ray
+
+    try:
+        return bool(ray.get(ref, timeout=ACK_TIMEOUT_S))
+    except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError):
+        return False  # the energy actor is gone or stuck: the trial goes on, unmeasured
+
+
+def track_trial(energy, trial_id: int, pid: int, reserved: dict[str, Any], *, phase: Optional[str] = None) -> bool:
+    """Tell the node's energy actor that this process now works on `trial_id`, and wait for its answer.
+
+    The first trial of a process starts in phase "startup" (imports, data loading) until `trial_warm`.
+    The process becomes the child subreaper of its descendants, so orphaned grandchildren stay counted.
+    """
+    from raybench.energy._reaper import become_subreaper
+
+    become_subreaper()
+    phase = phase or ("trial" if _warm else "startup")
+    return _tell(energy.track.remote(trial_id, pid, reserved, seq=next(_seq), t=time.time(), phase=phase))
+
+
+def trial_warm(energy, trial_id: int, pid: int, reserved: dict[str, Any]) -> None:
+    """The workload is built: the first trial's start-up ends here and the trial proper begins."""
+    global _warm
+    if not _warm:
+        _warm = True
+        _tell(energy.track.remote(trial_id, pid, reserved, seq=next(_seq), t=time.time(), phase="trial"))
+
+
+def untrack_trial(energy, trial_id: int, *, phase: str = "trial") -> bool:
+    return _tell(energy.untrack.remote(trial_id, seq=next(_seq), t=time.time(), phase=phase))
+
+
+# ---- the energy actor --------------------------------------------------------------------------------
 
 
 class _Notices(logging.Handler):
@@ -35,12 +82,15 @@ class EnergyNode:
         self.spec = EnergySpec.model_validate(spec)
         self.resources = resources
         self._notices = _Notices()
-        logging.getLogger("raybench.energy").addHandler(self._notices)
+        energy_log = logging.getLogger("raybench.energy")
+        energy_log.addHandler(self._notices)
+        if energy_log.getEffectiveLevel() > logging.INFO:  # notes such as which TDP the estimator used are INFO
+            energy_log.setLevel(logging.INFO)
         self.error: Optional[str] = None
         self.monitor = None
         try:
-            self.monitor = NodeMonitor.from_spec(self.spec, node_id=node_id, node_resources={
-                "cpus": resources["cpus"], "memory_mb": resources["memory_mb"], "gpus": resources["gpus"]})
+            # Idle power is split by the hardware (NodeMonitor's default), not by what Ray was told it has.
+            self.monitor = NodeMonitor.from_spec(self.spec, node_id=node_id)
         except HardwareError as e:
             self.error = str(e)
         self._lock = threading.Lock()
@@ -59,11 +109,17 @@ class EnergyNode:
         """node_joined, node_baseline and any notices, as events; or a HardwareError message to raise."""
         if self.error is not None:
             return [{"error": self.error}]
-        events = [self._event("node_joined", node_id=self.node_id, host=self.host, resources=self.resources)]
+        events = [self._event("node_joined", node_id=self.node_id, host=self.host, resources=self.resources,
+                              hardware=dict(self.monitor.node_resources))]
         if self.spec.baseline_s > 0:
-            with self._lock:
-                payload = self.monitor.measure_baseline(self.spec.baseline_s)
-            events.append(self._event("node_baseline", **payload))
+            try:
+                with self._lock:
+                    payload = self.monitor.measure_baseline(self.spec.baseline_s)
+                events.append(self._event("node_baseline", **payload))
+            except Exception as e:  # a read error while idle: go on without a baseline (all energy dynamic)
+                events.append(self._event("warning", code="energy_gap", node_id=self.node_id, message=(
+                    f"{self.host}: the idle baseline could not be measured ({type(e).__name__}: {e}); "
+                    "this node's energy is attributed without one")))
         return events + self._drain_notices()
 
     def start(self, scheduler) -> None:
@@ -74,35 +130,62 @@ class EnergyNode:
         self._thread.start()
 
     def _sample(self) -> list[dict[str, Any]]:
-        with self._lock:
-            payload = self.monitor.sample()
-        return [self._event("energy_sample", **payload), *self._drain_notices()]
+        try:
+            with self._lock:
+                payload = self.monitor.sample()
+        except Exception as e:  # never seen; but a sampling thread that dies leaves the run unmeasured
+            return [self._event("warning", code="energy_gap", message=f"{self.host}: energy sample failed: "
+                                f"{type(e).__name__}: {e}"), *self._drain_notices()]
+        events = [self._event("energy_sample", **payload)]
+        gap = payload.get("gap")
+        if gap:
+            events.append(self._event(
+                "warning", code="energy_gap", node_id=self.node_id, t0=payload["t0"], t1=payload["t1"],
+                message=f"{self.host}: energy of {', '.join(gap['domains'])} could not be read for "
+                        f"{payload['t1'] - payload['t0']:.1f} s ({gap.get('error', '')}); estimated from the previous "
+                        "interval's power, and the backend reopened"))
+        return events + self._drain_notices()
 
     def _loop(self) -> None:
         interval = self.spec.interval_s
         next_t = time.monotonic() + interval
         while not self._stop.wait(max(0.0, next_t - time.monotonic())):
             next_t += interval
-            self._scheduler.energy.remote(self._sample())
+            try:
+                self._scheduler.energy.remote(self._sample())
+            except Exception:  # the scheduler is gone: the driver notices; keep the thread alive for stop()
+                pass
 
-    def track(self, trial_id: int, pid: int, reserved: dict[str, Any]) -> None:
+    def track(self, trial_id: int, pid: int, reserved: dict[str, Any], *, seq: Optional[int] = None,
+              t: Optional[float] = None, phase: str = "trial") -> bool:
+        """Acknowledged: returns whether the call was applied (False: it came after its untrack)."""
+        if self.monitor is None:
+            return False
+        with self._lock:
+            if self.monitor.is_tracked(trial_id, phase):  # a retried trial may come back to this node
+                self.monitor.untrack(trial_id, t=t, phase=phase)
+            return self.monitor.track(trial_id, pid, reserved, seq=seq, t=t, phase=phase)
+
+    def untrack(self, trial_id: int, *, seq: Optional[int] = None, t: Optional[float] = None,
+                phase: str = "trial") -> bool:
         if self.monitor is not None:
             with self._lock:
-                self.monitor.untrack(trial_id)  # a retried trial may come back to this node
-                self.monitor.track(trial_id, pid, reserved)
-
-    def untrack(self, trial_id: int) -> None:
-        if self.monitor is not None:
-            with self._lock:
-                self.monitor.untrack(trial_id)
+                self.monitor.untrack(trial_id, seq=seq, t=t, phase=phase)
+        return True
 
     def stop(self) -> None:
-        """Stop sampling and deliver the last partial interval before returning."""
+        """Stop sampling and deliver the last partial interval before returning. Never raises."""
         import ray
 
         if self._thread is None:
             return
         self._stop.set()
         self._thread.join(timeout=5)
-        ray.get(self._scheduler.energy.remote(self._sample()))
-        self._thread = None
+        try:
+            ray.get(self._scheduler.energy.remote(self._sample()))
+        except Exception as e:  # a finished run must not end with an error because its last sample failed
+            logging.getLogger("raybench.energy").warning("the last energy sample was lost: %s", e)
+        finally:
+            self._thread = None
+            if self.monitor is not None:
+                self.monitor.close()

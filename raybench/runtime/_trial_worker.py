@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from typing import Any, Optional
+from typing import Optional
 
+from raybench.core.records import Assignment, BestTrial, Finished, Wait, WorkerShape
+from raybench.runtime._energy_node import track_trial, trial_warm, untrack_trial
 from raybench.runtime._names import energy_actor_name
 from raybench.runtime._watchdog import MemoryWatchdog
+from raybench.search.decision import Action
 
 
 def one_line(exc: BaseException) -> str:
@@ -25,21 +28,22 @@ def one_line(exc: BaseException) -> str:
 class TrialWorker:
     """The body of a trial actor. `ray` handles are passed in; the training itself knows nothing of Ray."""
 
-    def __init__(self, worker: int, *, threads: int, memory_limit_mb: Optional[float], device: str = "cpu",
-                 run_id: Optional[str] = None, reserved: Optional[dict[str, float]] = None) -> None:
+    def __init__(self, worker: int, shape: WorkerShape, *, run_id: Optional[str] = None,
+                 memory_limit: bool = True) -> None:
         import ray
 
         self.worker = worker
-        self.threads = max(1, int(threads))
-        self.device = device
-        self.reserved = dict(reserved or {"cpus": float(self.threads)})  # what Ray reserved for this actor
+        self.threads = shape.threads
+        self.device = shape.device
+        # What Ray reserved for this actor, as the energy actor splits idle power (TPUs draw no node power).
+        self.reserved = {k: v for k, v in shape.resources().items() if k != "tpus"}
         self.pid = os.getpid()
         self.node_id = ray.get_runtime_context().get_node_id()
         self.energy_actor_name = energy_actor_name(run_id, self.node_id) if run_id else None
         self._energy = None
         self._trial_id: Optional[int] = None
         self._scheduler = None
-        self.watchdog = MemoryWatchdog(memory_limit_mb, self._over_limit).start()
+        self.watchdog = MemoryWatchdog(shape.memory_limit_mb if memory_limit else None, self._over_limit).start()
 
     def _over_limit(self, rss_mb: float) -> None:
         import ray
@@ -65,43 +69,53 @@ class TrialWorker:
         import ray
 
         self._scheduler = scheduler
-        finished: Optional[dict[str, Any]] = None
+        finished: Optional[Finished] = None
         done = 0
         while True:
             assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, finished))
             if assignment is None:
                 return done
+            if isinstance(assignment, Wait):  # paused trials may be promoted once running ones reach a rung
+                finished = None
+                time.sleep(assignment.seconds)
+                continue
             finished = self._run_trial(scheduler, assignment)
             done += 1
 
-    def _run_trial(self, scheduler, a: dict[str, Any]) -> Optional[dict[str, Any]]:
+    def _run_trial(self, scheduler, a: Assignment) -> Optional[Finished]:
         import ray
 
         from raybench.workloads import build_workload
 
-        tid = a["trial_id"]
+        tid = a.trial_id
         self._trial_id = tid
         self.watchdog.arm()
         energy = self._energy_actor()
+        reserved = {**self.reserved, "gpu_ids": _visible_gpus()}
         if energy is not None:
-            energy.track.remote(tid, self.pid, {**self.reserved, "gpu_ids": _visible_gpus()})
+            track_trial(energy, tid, self.pid, reserved)  # acknowledged; a process's first trial starts in "startup"
         t_start = time.time()
         status = "completed"
         try:
-            workload = build_workload(a["task"], a["config"], seed=a["seed"], threads=self.threads,
-                                      device=self.device, experiment_seed=a["experiment_seed"], space=a["space"])
-            if a.get("checkpoint") is not None:
-                workload.load_state(a["checkpoint"])
-            epochs = a["epochs"]
-            for epoch in range(a["from_step"] + 1, epochs + 1):
+            workload = build_workload(a.task, a.config, seed=a.seed, threads=self.threads,
+                                      device=self.device, experiment_seed=a.experiment_seed, space=a.space)
+            if a.checkpoint is not None:
+                workload.load_state(a.checkpoint)
+            if energy is not None:
+                trial_warm(energy, tid, self.pid, reserved)  # the process's start-up (imports, data) ends here
+            epochs = a.epochs
+            for epoch in range(a.from_step + 1, epochs + 1):
                 train = workload.train_epoch(epoch)
                 metrics = {**train, **workload.evaluate()}
                 last = epoch == epochs
-                ckpt = workload.state() if (a["send_checkpoints"] or last) else None
+                ckpt = workload.state() if (a.send_checkpoints or last) else None
                 action = ray.get(scheduler.report.remote(tid, epoch, metrics, time.time() - t_start, ckpt,
                                                          self.watchdog.peak_mb))
-                if action == "stop" and not last:
+                if action is Action.STOP and not last:
                     status = "pruned"
+                    break
+                if action is Action.PAUSE and not last:  # its checkpoint went with the report
+                    status = "paused"
                     break
         except Exception as exc:  # a trial's own error fails the trial, never the worker
             scheduler.trial_error.remote(tid, one_line(exc), "error")
@@ -109,22 +123,30 @@ class TrialWorker:
         finally:
             self.watchdog.disarm()
             if energy is not None:
-                energy.untrack.remote(tid)
+                untrack_trial(energy, tid)
             self._trial_id = None
-        return {"trial_id": tid, "status": status, "peak_rss_mb": self.watchdog.peak_mb}
+        return Finished(tid, status, self.watchdog.peak_mb)
 
-    def final_test(self, best: dict[str, Any]) -> dict[str, float]:
+    def final_test(self, best: BestTrial) -> dict[str, float]:
         """Test accuracy of the best configuration: its final checkpoint, or a seeded retrain without one."""
         from raybench.workloads import build_workload
 
-        workload = build_workload(best["task"], best["config"], seed=best["seed"], threads=self.threads,
-                                  device=self.device, experiment_seed=best["experiment_seed"], space=best["space"])
-        if best.get("checkpoint") is not None:
-            workload.load_state(best["checkpoint"])
-        else:
-            for epoch in range(1, best["task"]["epochs"] + 1):
-                workload.train_epoch(epoch)
-        return workload.test()
+        energy = self._energy_actor()
+        if energy is not None:  # the final test has its own energy bucket
+            track_trial(energy, best.trial_id, self.pid, {**self.reserved, "gpu_ids": _visible_gpus()},
+                        phase="final_test")
+        try:
+            workload = build_workload(best.task, best.config, seed=best.seed, threads=self.threads,
+                                      device=self.device, experiment_seed=best.experiment_seed, space=best.space)
+            if best.checkpoint is not None:
+                workload.load_state(best.checkpoint)
+            else:
+                for epoch in range(1, best.task["epochs"] + 1):
+                    workload.train_epoch(epoch)
+            return workload.test()
+        finally:
+            if energy is not None:
+                untrack_trial(energy, best.trial_id, phase="final_test")
 
     def ping(self) -> str:
         return self.node_id

@@ -10,6 +10,7 @@ import pytest
 
 from raybench.energy import MEASURED, open_cpu_backend, probe_powercap
 from raybench.energy.backends import FakePowercap, PowercapBackend, PowercapUnreadable, discover_zones, select_zones
+from raybench.energy.backends._fake import DEFAULT_RANGE_UJ
 from raybench.errors import HardwareError
 
 
@@ -225,3 +226,56 @@ def test_permission_denied_under_explicit_powercap_raises(restricted_tree):
         return {"error": None}
 
     assert "permission denied" in _run_unprivileged(attempt)["error"]
+
+
+# ---- issue 10: psys + dram, counter resets, one unreadable zone, TPMI zones --------------------------
+
+
+def test_psys_with_a_dram_zone_counts_memory_once(tmp_path):
+    fake = FakePowercap(str(tmp_path))
+    fake.add_zone("intel-rapl:0", "psys")
+    fake.add_zone("intel-rapl:0:0", "dram")
+    b = PowercapBackend(fake.root)
+    assert set(b.zones) == {"cpu"} and b.dram_in_cpu
+    fake.add_energy("intel-rapl:0", 30_000_000)  # the platform, memory included
+    fake.add_energy("intel-rapl:0:0", 4_000_000)
+    assert b.read().energy_uj == {"cpu": 30_000_000}
+    # and no DRAM estimate is added on top of it
+    cpu = open_cpu_backend("powercap", powercap_root=fake.root)
+    assert "dram" not in cpu.provenance
+
+
+def test_a_counter_reset_is_not_read_as_a_wrap(tmp_path, energy_log):
+    clock = [0.0]
+    fake = FakePowercap(str(tmp_path))
+    fake.add_zone("intel-rapl:0", "package-0", energy_uj=200_000_000_000, power_limit_uw=100_000_000)  # PL1 100 W
+    b = PowercapBackend(fake.root, clock=lambda: clock[0])
+    clock[0] = 1.0
+    fake.set_energy("intel-rapl:0", 3_000_000)  # went back: as a wrap that would be ~62 kJ in 1 s
+    assert b.read().energy_uj["cpu"] == 3_000_000  # counted from zero
+    assert "counter reset" in energy_log.text and b.resets == 1
+    # A real wrap, plausible at <= 200 W (twice PL1), is still a wrap.
+    fake.set_energy("intel-rapl:0", DEFAULT_RANGE_UJ - 50_000_000)
+    clock[0] = 1000.0
+    b.read()
+    fake.set_energy("intel-rapl:0", 40_000_000)
+    clock[0] = 1001.0
+    before = b.read().energy_uj["cpu"]
+    assert b.resets == 1 and before > 3_000_000
+
+
+def test_one_unreadable_zone_leaves_the_others_measured(tmp_path, energy_log):
+    fake = FakePowercap.intel(str(tmp_path), sockets=2)
+    os.remove(os.path.join(fake.root, "intel-rapl:1", "energy_uj"))
+    b = PowercapBackend(fake.root)
+    assert [z.name for z in b.zones["cpu"]] == ["package-0"] and "dram" in b.zones
+    assert "intel-rapl:1 (package-1)" in energy_log.text
+
+
+def test_tpmi_zones_count_unless_an_msr_zone_reads_the_same_package(tmp_path):
+    fake = FakePowercap(str(tmp_path))
+    fake.add_zone("intel-rapl-tpmi:0", "package-0")
+    fake.add_zone("intel-rapl-tpmi:1", "package-1")
+    assert [z.entry for z in PowercapBackend(fake.root).zones["cpu"]] == ["intel-rapl-tpmi:0", "intel-rapl-tpmi:1"]
+    fake.add_zone("intel-rapl:0", "package-0")
+    assert [z.entry for z in PowercapBackend(fake.root).zones["cpu"]] == ["intel-rapl-tpmi:1", "intel-rapl:0"]

@@ -98,6 +98,8 @@ def test_default_sync_policy(tmp_path, monkeypatch):
         log.append(make_event("warning", code="x", message="y"))
         assert synced == []
         log.append(make_event("trial_failed", trial_id=0, attempt=1, error="boom", cause="error", final=True))
+        assert synced == []  # per-trial events are flushed, not fsynced: only the run's milestones are
+        log.append(make_event("budget_exhausted", kind="time_s", limit=1.0, value=1.5))
         assert len(synced) == 1
         log.append(_report(2), sync=True)
         log.append(make_event("experiment_end", status="completed", reason="done"), sync=False)

@@ -135,7 +135,7 @@ def test_a_dead_scheduler_is_a_clear_error_and_the_run_resumes(local_ray, tmp_pa
 
     def kill_scheduler(stop):
         wait_for(lambda: sum(e["event"] == "trial_completed" for e in read_log(d)) >= 2, 60, "two trials", stop)
-        [pid] = actor_pids("SchedulerCore")
+        [pid] = actor_pids("LiveScheduler")
         os.kill(pid, signal.SIGKILL)
 
     killer = Injector(kill_scheduler)

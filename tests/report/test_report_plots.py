@@ -121,23 +121,21 @@ def test_provenance_labels() -> None:
     assert energy_provenance([sample({"cpu": "estimate", "gpu": "nvml"}, {"cpu": 1.0, "gpu": 2.0})]) == "measured + estimated"
 
 
-def test_approximate_trial_energy_splits_dynamic_energy_by_cpu_and_gpu_shares(rich_run: Path) -> None:
+def test_trial_energy_in_plots_is_the_energy_layers_attribution(rich_run: Path) -> None:
+    # The plots compute no energy of their own: they read the energy section derived from the log once.
+    from raybench.energy import EnergyLedger
+
     run = load_run(rich_run)
-    samples = energy_samples(run)
-    energy = trial_energy_j(run, samples)
-    assert energy.approximate and energy.provenance == "measured + estimated"
-    # The conftest's nodes draw 9 J cpu + 0.5 J dram per busy CPU second above idle, and n-w1 50 J of GPU
-    # per busy second above 30 J idle (no GPU baseline is logged, so all GPU joules are dynamic).
-    busy = {}
-    gpu_dyn = {}
-    for s in samples:
-        share_den = max(s["node_cpu_s"], sum(s["trial_cpu_s"].values()))
-        for tid, cpu_s in s["trial_cpu_s"].items():
-            busy[tid] = busy.get(tid, 0.0) + 9.5 * sum(s["trial_cpu_s"].values()) * cpu_s / share_den
-            if s["energy_j"]["gpu"] is not None:
-                gpu_dyn[tid] = gpu_dyn.get(tid, 0.0) + s["energy_j"]["gpu"] * s["trial_gpu_j"][tid] / sum(s["trial_gpu_j"].values())
-    expected = {t: busy[t] + gpu_dyn.get(t, 0.0) for t in busy}
-    assert energy.joules.keys() == expected.keys()
+    energy = trial_energy_j(run, energy_samples(run))
+    assert energy.provenance == "measured + estimated"
+    ledger = EnergyLedger()
+    for e in run.events:
+        if e["event"] == "node_baseline":
+            ledger.add_baseline(e)
+        elif e["event"] == "energy_sample":
+            ledger.add_sample(e)
+    expected = {t: d["cpu_j"] + d["dram_j"] + d["gpu_j"] for t, d in ledger.trials().items()}
+    assert energy.joules.keys() == expected.keys() and expected
     for t in expected:
         assert energy.joules[t] == pytest.approx(expected[t])
 
@@ -150,7 +148,7 @@ def test_per_trial_energy_from_summary_json_wins(rich_run: Path) -> None:
     (rich_run / "summary.json").write_text(json.dumps({"energy": {"total_j": 99.0, "per_trial": per_trial}}))
     run = load_run(rich_run)
     energy = trial_energy_j(run, energy_samples(run))
-    assert not energy.approximate and dict(energy.joules) == {0: 12.0, 2: 30.5}
+    assert dict(energy.joules) == {0: 12.0, 2: 30.5}
     assert run.summary["trials"]["total"] == 6  # derived keys stay under the file's
     plots = write_plots(run)
     assert plots.get("energy_per_trial") is not None and "attributed" in plots.get("energy_per_trial").alt

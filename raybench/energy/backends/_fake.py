@@ -24,7 +24,9 @@ class FakePowercap:
         os.makedirs(os.path.join(root, "devices"), exist_ok=True)
 
     # ---- building ----
-    def add_zone(self, entry: str, name: str, *, energy_uj: int = 0, max_energy_range_uj: int = DEFAULT_RANGE_UJ) -> str:
+    def add_zone(self, entry: str, name: str, *, energy_uj: int = 0, max_energy_range_uj: int = DEFAULT_RANGE_UJ,
+                 power_limit_uw: Optional[int] = None) -> str:
+        """One zone; `power_limit_uw` writes constraint_0_power_limit_uw (PL1), as most packages publish it."""
         parent = entry.rsplit(":", 1)[0]
         base = self._dirs[parent] if parent in self._dirs else os.path.join(self.root, "devices")
         path = os.path.join(base, entry)
@@ -32,6 +34,9 @@ class FakePowercap:
         self._write(os.path.join(path, "name"), name)
         self._write(os.path.join(path, "max_energy_range_uj"), str(max_energy_range_uj))
         self._write(os.path.join(path, "energy_uj"), str(energy_uj))
+        if power_limit_uw is not None:
+            self._write(os.path.join(path, "constraint_0_power_limit_uw"), str(int(power_limit_uw)))
+            self._write(os.path.join(path, "constraint_0_name"), "long_term")
         link = os.path.join(self.root, entry)
         if not os.path.lexists(link):
             os.symlink(os.path.relpath(path, self.root), link)
@@ -109,7 +114,9 @@ class FakeGpu:
     uuid: str
     name: str = "Fake GPU"
     energy_mj: Optional[float] = 0.0  # None: no energy counter (pre-Volta)
-    power_mw: float = 50_000.0
+    power_mw: Optional[float] = 50_000.0  # None: no power reading (the device cannot be read)
+    mig: tuple[str, ...] = ()  # MIG slice UUIDs ("MIG-..."), when MIG mode is on
+    broken: bool = False  # every call on it fails (a device that fell off the bus)
 
 
 class FakeNvml:
@@ -129,7 +136,10 @@ class FakeNvml:
     def _gpu(self, handle: Any) -> FakeGpu:
         if not self.initialized:
             raise self._err(self._nv.NVML_ERROR_UNINITIALIZED)
-        return self.gpus[handle]
+        g = self.gpus[handle[0] if isinstance(handle, tuple) else handle]
+        if g.broken:
+            raise self._err(self._nv.NVML_ERROR_GPU_IS_LOST)
+        return g
 
     def nvmlInit(self) -> None:
         if self.init_error is not None:
@@ -151,8 +161,17 @@ class FakeNvml:
             raise self._err(self._nv.NVML_ERROR_INVALID_ARGUMENT)
         return i
 
-    def nvmlDeviceGetUUID(self, handle: int) -> str:
-        return self._gpu(handle).uuid
+    def nvmlDeviceGetUUID(self, handle: Any) -> str:
+        g = self._gpu(handle)
+        return g.mig[handle[1]] if isinstance(handle, tuple) else g.uuid
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, handle: int) -> int:
+        return len(self._gpu(handle).mig)
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: int, j: int) -> tuple[int, int]:
+        if not 0 <= j < len(self._gpu(handle).mig):
+            raise self._err(self._nv.NVML_ERROR_NOT_FOUND)
+        return (handle, j)
 
     def nvmlDeviceGetName(self, handle: int) -> str:
         return self._gpu(handle).name
@@ -164,7 +183,10 @@ class FakeNvml:
         return int(g.energy_mj)
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
-        return int(self._gpu(handle).power_mw)
+        g = self._gpu(handle)
+        if g.power_mw is None:
+            raise self._err(self._nv.NVML_ERROR_NOT_SUPPORTED)
+        return int(g.power_mw)
 
     def functions(self) -> dict[str, Any]:
         names = [n for n in dir(self) if n.startswith("nvml")]

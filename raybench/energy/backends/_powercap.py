@@ -9,10 +9,16 @@ Layout (flat entries in the root, each a symlink to a zone directory):
     intel-rapl:1        name=package-1   socket 1
     intel-rapl:2        name=psys        whole platform: counted only when there is no package zone
     intel-rapl-mmio:0   name=package-0   the same package through MMIO: a duplicate, skipped
+    intel-rapl-tpmi:0   name=package-0   the same through TPMI (kernels 6.x on recent Xeons): counted
+                                         only when no MSR zone reads that package
 
 Zones are chosen so that no joule is counted twice: packages already hold core and uncore, and psys
-holds the packages. Every counter wraps at its max_energy_range_uj, so each read adds the delta to
-a running total; reads must come more often than one wrap period (tens of seconds at full power).
+holds the packages and the memory, so with psys standing in for the packages a dram zone is not
+counted (and no DRAM estimate is added either). Every counter wraps at its max_energy_range_uj, so
+each read adds the delta to a running total; reads must come more often than one wrap period. A
+"wrap" that would mean more than the zone's plausible maximum power is a counter reset (a driver
+reload, a firmware reset): it is counted from zero and said once. A zone that cannot be read when the
+backend opens is left out, said once; the backend fails only when no CPU-side zone is left.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from raybench.errors import HardwareError
 
 DEFAULT_ROOT = "/sys/class/powercap"
 
-_ENTRY = re.compile(r"^(intel-rapl(?:-mmio)?):(\d+)(?::(\d+))?$")
+_ENTRY = re.compile(r"^(intel-rapl(?:-mmio|-tpmi)?):(\d+)(?::(\d+))?$")
+# Without a published power constraint, a zone drawing more than this is implausible (no socket does).
+DEFAULT_MAX_ZONE_W = 2000.0
 
 PERMISSION_FIX = (
     "sudo chmod a+r /sys/class/powercap/intel-rapl:*/energy_uj /sys/class/powercap/intel-rapl:*:*/energy_uj"
@@ -51,8 +59,9 @@ class Zone:
     path: str
     name: str  # the zone's own name file: "package-0", "dram", "core", "psys"
     package: str  # the top-level zone's name ("package-0"); its own name for top-level zones
-    mmio: bool
+    mmio: bool  # read through an alternative interface (MMIO or TPMI), which may duplicate an MSR zone
     max_energy_range_uj: int
+    max_power_w: float = DEFAULT_MAX_ZONE_W  # above this, a backwards counter is a reset, not a wrap
 
 
 def read_counter(path: str) -> int:
@@ -104,14 +113,35 @@ def discover_zones(root: str = DEFAULT_ROOT) -> list[Zone]:
     for entry, path, m, max_uj in parsed:
         control, top, sub = m.group(1), m.group(2), m.group(3)
         package = names.get(f"{control}:{top}", "?") if sub is not None else names[entry]
-        zones.append(Zone(entry, path, names[entry], package, control.endswith("mmio"), max_uj))
+        zones.append(Zone(entry, path, names[entry], package, control != "intel-rapl", max_uj, _max_power_w(path)))
     return zones
+
+
+def _max_power_w(path: str) -> float:
+    """The most a zone can plausibly draw: its largest constraint_*_max_power_uw, else twice its largest power
+    limit (PL2 and short bursts sit above PL1), else DEFAULT_MAX_ZONE_W."""
+    best_max = best_limit = 0.0
+    for i in range(4):
+        for kind in ("max_power_uw", "power_limit_uw"):
+            try:
+                v = float(_read_text(os.path.join(path, f"constraint_{i}_{kind}")))
+            except (OSError, ValueError):
+                continue
+            if kind == "max_power_uw":
+                best_max = max(best_max, v / 1e6)
+            else:
+                best_limit = max(best_limit, v / 1e6)
+    return best_max or 2 * best_limit or DEFAULT_MAX_ZONE_W
 
 
 def select_zones(zones: list[Zone]) -> dict[str, list[Zone]]:
     """The zones to count, per domain, so that no energy is counted twice (see the module docstring)."""
-    msr_keys = {(z.package, z.name) for z in zones if not z.mmio}
-    unique = [z for z in zones if not (z.mmio and (z.package, z.name) in msr_keys)]
+    unique, seen = [], set()
+    for z in sorted(zones, key=lambda z: (z.mmio, z.entry)):  # MSR zones first, then MMIO/TPMI ones
+        if (z.package, z.name) not in seen:
+            seen.add((z.package, z.name))
+            unique.append(z)
+    unique.sort(key=lambda z: z.entry)
     top = [z for z in unique if z.package == z.name]
     packages = [z for z in top if z.name.startswith("package")]
     # dram is a subzone on most Intel parts and a top-level zone on some servers; never in a package.
@@ -120,28 +150,56 @@ def select_zones(zones: list[Zone]) -> dict[str, list[Zone]]:
     out: dict[str, list[Zone]] = {}
     if cpu:
         out["cpu"] = cpu
-    if dram:
+    if dram and packages:  # psys already holds the memory: its dram zone would count it twice
         out["dram"] = dram
     return out
 
 
 class PowercapBackend:
-    """Cumulative package and DRAM energy from RAPL counters, wraparound included."""
+    """Cumulative package and DRAM energy from RAPL counters, wraparound and resets included."""
 
     name = "powercap"
 
     def __init__(self, root: str = DEFAULT_ROOT, *, clock=time.monotonic) -> None:
+        from raybench.energy._log import say_once
+
         self.root = root
         self._clock = clock
-        chosen = select_zones(discover_zones(root))
+        found = discover_zones(root)
+        chosen = select_zones(found)
         if "cpu" not in chosen:
             raise PowercapUnreadable(
                 f"no package or psys RAPL zone under {root}; set energy.backend: estimate", "no-zones"
             )
+        # With psys standing in for the packages, DRAM is inside the CPU figure: nothing may add it again.
+        self.dram_in_cpu = chosen["cpu"][0].name == "psys" and any(z.name == "dram" for z in found)
+        self._last_uj: dict[str, int] = {}
+        dropped: list[str] = []
+        first_error: PowercapUnreadable | None = None
+        for domain in list(chosen):
+            keep = []
+            for z in chosen[domain]:
+                try:
+                    self._last_uj[z.path] = read_counter(os.path.join(z.path, "energy_uj"))
+                    keep.append(z)
+                except PowercapUnreadable as e:
+                    first_error = first_error or e
+                    dropped.append(f"{z.entry} ({z.name}): {e.reason}")
+            if keep:
+                chosen[domain] = keep
+            else:
+                del chosen[domain]
+        if "cpu" not in chosen:
+            assert first_error is not None
+            raise first_error
+        if dropped:
+            say_once(f"powercap-dropped-{root}", f"RAPL zones left out because they cannot be read: {', '.join(dropped)}; "
+                     "the energy they hold is not measured")
         self.zones: dict[str, tuple[Zone, ...]] = {d: tuple(zs) for d, zs in chosen.items()}
         self.provenance = {d: MEASURED for d in self.zones}
-        self._last_uj = {z.path: read_counter(os.path.join(z.path, "energy_uj")) for z in self._all()}
+        self._last_t = clock()
         self._total_uj = dict.fromkeys(self.zones, 0)
+        self.resets = 0
 
     def _all(self):
         for zs in self.zones.values():
@@ -149,17 +207,31 @@ class PowercapBackend:
 
     def read(self) -> Reading:
         now = self._clock()
+        dt = max(now - self._last_t, 1e-3)
         for domain, zs in self.zones.items():
             for z in zs:
                 raw = read_counter(os.path.join(z.path, "energy_uj"))
-                last = self._last_uj[z.path]
-                # The counter restarts at 0 after max_energy_range_uj (one hardware unit, a few tens of
-                # uJ, is lost per wrap). Two wraps between reads cannot be told from one.
-                delta = raw - last if raw >= last else raw + z.max_energy_range_uj - last
+                self._total_uj[domain] += self._delta(z, self._last_uj[z.path], raw, dt)
                 self._last_uj[z.path] = raw
-                self._total_uj[domain] += delta
+        self._last_t = now
         return Reading(now, dict(self._total_uj))
+
+    def _delta(self, z: Zone, last: int, raw: int, dt: float) -> int:
+        if raw >= last:
+            return raw - last
+        # The counter restarts at 0 after max_energy_range_uj (one hardware unit, a few tens of uJ, is lost
+        # per wrap). Two wraps between reads cannot be told from one. A wrap that would mean more than the
+        # zone's maximum power is a reset: count from zero.
+        wrapped = raw + z.max_energy_range_uj - last
+        if wrapped / 1e6 / dt <= z.max_power_w:
+            return wrapped
+        from raybench.energy._log import say_once
+
+        self.resets += 1
+        say_once(f"powercap-reset-{z.path}", f"RAPL counter {z.entry} ({z.name}) went back from {last} to {raw} uJ, "
+                 f"which as a wrap would mean {wrapped / 1e6 / dt:.0f} W (its maximum is {z.max_power_w:.0f} W): "
+                 "counted as a counter reset, from zero")
+        return raw
 
     def close(self) -> None:
         pass
-

@@ -33,9 +33,11 @@ from raybench.report.plots._energy import (
 )
 from raybench.report.plots._figures import anytime_points, draw_anytime, draw_energy_per_trial, draw_power
 from raybench.report.plots._pruning import MAX_PARAMS, draw_pruning_timeline, draw_stopped_params, hyperparameters
+from raybench.report.plots._tradeoffs import draw_audit, draw_pareto, pareto_axes
 
 PLOTS_DIR = "plots"
-PLOT_NAMES = ("anytime_time", "anytime_energy", "energy_per_trial", "pruning_timeline", "stopped_params", "node_power")
+PLOT_NAMES = ("anytime_time", "anytime_energy", "energy_per_trial", "pruning_timeline", "stopped_params", "node_power",
+              "pareto", "audit")
 
 __all__ = [
     "OUTCOME_COLORS",
@@ -81,6 +83,24 @@ class PlotSet:
         return next((p for p in self.plots if p.name == name), None)
 
 
+def run_audit(run: RunData) -> Optional[dict]:
+    """RUN_DIR/audit.json where `raybench audit` wrote one (it may use --against), else the audit of the log."""
+    import json
+
+    from raybench.report.audit import AUDIT_FILE, audit
+
+    path = run.run_dir / AUDIT_FILE
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    try:
+        return audit(run.events).to_dict()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _save(fig: Figure, out: Path, name: str, title: str, alt: str) -> Plot:
     path = out / f"{name}.png"
     fig.savefig(path, format="png", metadata={"Software": None})  # no version stamp: same log, same bytes
@@ -117,11 +137,10 @@ def write_plots(run: Union[RunData, str, os.PathLike], *, out_dir: Optional[Unio
     else:
         notes["anytime_energy"] = "the log has no energy samples, so best-so-far is plotted against time only"
 
-    energy = trial_energy_j(run, samples) if samples or _has_per_trial(run) else None
-    if energy is not None and energy.joules:
-        kind = "approximate" if energy.approximate else "attributed"
+    energy = trial_energy_j(run, samples)
+    if energy.joules:
         plots.append(_save(draw_energy_per_trial(run, energy), out, "energy_per_trial", "Energy per trial",
-                           f"Bar chart of {kind} joules for each of {len(energy.joules)} trials, coloured by outcome "
+                           f"Bar chart of attributed joules for each of {len(energy.joules)} trials, coloured by outcome "
                            f"(completed, pruned, failed, running); largest {max(energy.joules.values()):.4g} J."))
     else:
         notes["energy_per_trial"] = "no energy samples and no per-trial energy in summary.json"
@@ -153,13 +172,25 @@ def write_plots(run: Union[RunData, str, os.PathLike], *, out_dir: Optional[Unio
     else:
         notes["node_power"] = "the log has no energy samples"
 
+    axes = pareto_axes(run)
+    if axes is not None:
+        n_front = len(run.summary["pareto"].get("trials") or ())
+        plots.append(_save(draw_pareto(run, axes), out, "pareto", "Pareto front",
+                           f"Each completed trial's {axes[0]} against its {axes[1]}; the {n_front} non-dominated "
+                           "trials joined as a step line and labelled."))
+    else:
+        notes["pareto"] = "the run has one objective (a metric list with energy draws a Pareto front)"
+
+    audit = run_audit(run)
+    if audit is not None and audit["rows"]:
+        plots.append(_save(draw_audit(audit), out, "audit", "Stops: joules saved against what they cost",
+                           f"One point per stop of the pruner ({audit['totals']['stops']}): the joules it saved "
+                           "(estimated) against the metric it lost where the trial's full curve is known."))
+    else:
+        notes["audit"] = "the pruner stopped no trial"
+
     made = {p.name for p in plots}
     for name in PLOT_NAMES:
         if name not in made:
             (out / f"{name}.png").unlink(missing_ok=True)
-    return PlotSet(tuple(plots), notes, energy, prov)
-
-
-def _has_per_trial(run: RunData) -> bool:
-    energy = run.summary.get("energy")
-    return isinstance(energy, dict) and bool(energy.get("per_trial"))
+    return PlotSet(tuple(plots), notes, energy if energy.joules else None, prov)

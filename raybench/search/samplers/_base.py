@@ -3,20 +3,25 @@
 A sampler proposes a config per trial id and learns from final values. Its state is a
 function of the trials it knows (config, and value when known), never of call order, so
 that `replay` of a run's log rebuilds it exactly.
+
+A sampler optimises one objective (`mode`) or several (`objectives`, (name, mode) pairs);
+with several, a trial's value is a tuple of floats in the objectives' order.
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping
-from typing import Any, Optional
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from raybench.search import space as sp
 
 Config = dict[str, sp.Scalar]
+# One objective's value, or one per objective; None (or any NaN) for a failed trial.
+Value = Union[float, Sequence[float], None]
 
 MODES = ("max", "min")
 
@@ -27,17 +32,22 @@ class Sampler(abc.ABC):
     suggest(trial_id): a config for this trial, or None once the sampler is exhausted.
         Asking again for a known trial id returns the config it already has.
     observe(trial_id, value): the trial's final value; None (or NaN) means it failed.
-        A later call for the same trial replaces the earlier value.
+        A later call for the same trial replaces the earlier value. With several objectives,
+        value is a sequence of one float per objective (NaN in any of them: failed).
     replay(trial_id, config, value=None): record a trial handed out before a restart;
         value None leaves it pending (follow with observe(trial_id, None) for a failure).
+
+    mode: "max" or "min", for one objective (default "max").
+    objectives: several objectives instead, as (name, mode) pairs; `mode`, if given, must be
+        the first one's mode (the runtime passes the first objective's mode as `mode`).
     """
 
-    def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: str = "max") -> None:
+    def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: Optional[str] = None,
+                 objectives: Optional[Sequence[tuple[str, str]]] = None) -> None:
         self._space: dict[str, sp.Param] = check_space(space)
         self._seed = check_seed(seed)
-        if mode not in MODES:
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-        self._mode = mode
+        self._objectives = check_objectives(objectives, mode)
+        self._mode = self._objectives[0][1]
         self._configs: dict[int, Config] = {}
 
     @property
@@ -50,7 +60,17 @@ class Sampler(abc.ABC):
 
     @property
     def mode(self) -> str:
+        """The mode of the (first) objective."""
         return self._mode
+
+    @property
+    def objectives(self) -> tuple[tuple[Optional[str], str], ...]:
+        """(name, mode) per objective; a single objective built from `mode` has no name (None)."""
+        return self._objectives
+
+    @property
+    def n_objectives(self) -> int:
+        return len(self._objectives)
 
     def suggest(self, trial_id: int) -> Optional[Config]:
         check_trial_id(trial_id)
@@ -63,13 +83,13 @@ class Sampler(abc.ABC):
         self._on_config(trial_id, self._configs[trial_id])
         return dict(config)
 
-    def observe(self, trial_id: int, value: Optional[float]) -> None:
+    def observe(self, trial_id: int, value: Value) -> None:
         check_trial_id(trial_id)
         if trial_id not in self._configs:
             raise ValueError(f"trial {trial_id} was never suggested or replayed; suggest or replay it first")
-        self._on_value(trial_id, check_value(value))
+        self._on_value(trial_id, self._check_value(value))
 
-    def replay(self, trial_id: int, config: Mapping[str, Any], value: Optional[float] = None) -> None:
+    def replay(self, trial_id: int, config: Mapping[str, Any], value: Value = None) -> None:
         check_trial_id(trial_id)
         config = self._check_config(config)
         known = self._configs.get(trial_id)
@@ -79,7 +99,7 @@ class Sampler(abc.ABC):
         elif not same_config(known, config):
             raise ValueError(f"trial {trial_id} is already known with config {known}, got {config}")
         if value is not None:
-            self._on_value(trial_id, check_value(value))
+            self._on_value(trial_id, self._check_value(value))
 
     @abc.abstractmethod
     def _propose(self, trial_id: int) -> Optional[Config]:
@@ -89,8 +109,16 @@ class Sampler(abc.ABC):
     def _on_config(self, trial_id: int, config: Config) -> None:  # noqa: B027
         """Hook: a trial's config became known (suggested or replayed)."""
 
-    def _on_value(self, trial_id: int, value: Optional[float]) -> None:  # noqa: B027
-        """Hook: a trial's final value became known; None means it failed."""
+    def _on_value(self, trial_id: int, value: Any) -> None:  # noqa: B027
+        """Hook: a trial's final value became known: a float (one objective) or a tuple of
+        floats (several); None means it failed."""
+
+    def _check_value(self, value: Any) -> Any:
+        if self.n_objectives == 1:
+            if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 1:
+                value = value[0]
+            return check_value(value)
+        return check_values(value, self.n_objectives)
 
     def _check_config(self, config: Mapping[str, Any]) -> Config:
         if not isinstance(config, Mapping) or set(config) != set(self._space):
@@ -126,6 +154,42 @@ def check_seed(seed: Any) -> int:
 def check_trial_id(trial_id: Any) -> None:
     if isinstance(trial_id, bool) or not isinstance(trial_id, (int, np.integer)) or trial_id < 0:
         raise ValueError(f"trial_id must be a non-negative int, got {trial_id!r}")
+
+
+def check_objectives(objectives: Any, mode: Any) -> tuple[tuple[Optional[str], str], ...]:
+    """(name, mode) pairs from `objectives`, or one unnamed objective from `mode`."""
+    if objectives is None:
+        mode = "max" if mode is None else mode
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        return ((None, mode),)
+    if isinstance(objectives, (str, bytes)) or not isinstance(objectives, Sequence) or not objectives:
+        raise ValueError(f"objectives must be a non-empty list of (name, mode) pairs, got {objectives!r}")
+    out = []
+    for pair in objectives:
+        if (not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2
+                or not isinstance(pair[0], str) or pair[1] not in MODES):
+            raise ValueError(f"each objective must be a (name, 'max' or 'min') pair, got {pair!r}")
+        out.append((pair[0], pair[1]))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"objective names must be distinct, got {names}")
+    if mode is not None and mode != out[0][1]:
+        raise ValueError(f"mode {mode!r} contradicts the first objective {out[0]}; leave mode out or make "
+                         "them agree")
+    return tuple(out)
+
+
+def check_values(value: Any, n_objectives: int) -> Optional[tuple[float, ...]]:
+    """One number per objective, or None for a failed trial (None, or NaN in any objective)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, np.ndarray)) \
+            or len(value) != n_objectives:
+        raise ValueError(f"value must be a sequence of {n_objectives} numbers (one per objective) or None, "
+                         f"got {value!r}")
+    checked = [check_value(v) for v in value]
+    return None if any(v is None for v in checked) else tuple(checked)
 
 
 def check_value(value: Any) -> Optional[float]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Optional
 
 import numpy as np
@@ -21,8 +21,9 @@ class GridSampler(Sampler):
     so no point is given twice. suggest returns None once every point is used.
     """
 
-    def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: str = "max") -> None:
-        super().__init__(space, seed=seed, mode=mode)
+    def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: Optional[str] = None,
+                 objectives: Optional[Sequence[tuple[str, str]]] = None) -> None:
+        super().__init__(space, seed=seed, mode=mode, objectives=objectives)
         for name, param in self._space.items():
             if not sp.is_finite(param):
                 raise ValueError(f"grid needs finite parameters, but {name!r} is {param}; "

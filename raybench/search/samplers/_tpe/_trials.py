@@ -10,16 +10,16 @@ PENDING, DONE, FAILED = 0, 1, 2
 
 
 class TrialTable:
-    """One row per known trial: its id, its config in internal form, its loss and status.
+    """One row per known trial: its id, its config in internal form, its losses (one per objective) and status.
 
     Rows are appended in the order trials become known; `order_by_id` sorts only when a
     replay arrived out of order, which keeps the common path free of a sort.
     """
 
-    def __init__(self, n_params: int, *, capacity: int = 256) -> None:
+    def __init__(self, n_params: int, *, n_objectives: int = 1, capacity: int = 256) -> None:
         self._ids = np.empty(capacity, dtype=np.int64)
         self._x = np.empty((capacity, n_params), dtype=float)
-        self._loss = np.empty(capacity, dtype=float)
+        self._loss = np.empty((capacity, n_objectives), dtype=float)
         self._status = np.empty(capacity, dtype=np.int8)
         self._row_of: dict[int, int] = {}
         self._n = 0
@@ -38,7 +38,8 @@ class TrialTable:
         self._row_of[trial_id] = i
         self._n += 1
 
-    def set_loss(self, trial_id: int, loss: Optional[float]) -> None:
+    def set_loss(self, trial_id: int, loss: Optional[np.ndarray]) -> None:
+        """The trial's losses (a float, or one per objective); None marks it failed."""
         i = self._row_of[trial_id]
         self._loss[i] = np.nan if loss is None else loss
         self._status[i] = FAILED if loss is None else DONE
@@ -57,6 +58,7 @@ class TrialTable:
         return self._ids[rows]
 
     def losses(self, rows: np.ndarray) -> np.ndarray:
+        """(rows, objectives) losses."""
         return self._loss[rows]
 
     def configs(self, rows: np.ndarray) -> np.ndarray:
@@ -67,5 +69,5 @@ class TrialTable:
         cap = 2 * len(self._ids)
         self._ids = np.resize(self._ids, cap)
         self._x = np.resize(self._x, (cap, self._x.shape[1]))
-        self._loss = np.resize(self._loss, cap)
+        self._loss = np.resize(self._loss, (cap, self._loss.shape[1]))
         self._status = np.resize(self._status, cap)

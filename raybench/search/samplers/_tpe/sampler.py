@@ -1,15 +1,16 @@
-"""Tree-structured Parzen Estimator: decides which config to try next (the models are in parzen.py).
+"""Tree-structured Parzen Estimator: decides which config to try next (the models are in parzen.py
+and joint.py, the good/bad split in _split.py).
 
 Per suggestion: rank the finished trials by loss, call the best `gamma` fraction good and the
-rest bad, fit a Parzen estimator l(x) to the good and g(x) to the bad values of each
-parameter independently, draw `n_ei_candidates` values from l, and keep the one with the
+rest bad, fit a Parzen estimator l(x) to the good and g(x) to the bad trials (per parameter, or
+jointly over all parameters), draw `n_ei_candidates` configs from l, and keep the one with the
 largest l(x) / g(x), which maximises expected improvement (Bergstra et al., 2011).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -17,8 +18,10 @@ import numpy as np
 from raybench.search import space as sp
 from raybench.search.samplers._base import Config, Sampler, clip_float, trial_rng
 from raybench.search.samplers._random import draw_config
-from raybench.search.samplers._tpe import parzen
+from raybench.search.samplers._tpe import joint, parzen
+from raybench.search.samplers._tpe._split import split_good
 from raybench.search.samplers._tpe._trials import DONE, PENDING, TrialTable
+from raybench.search.samplers._warm import WarmStartReport, WarmTrial, load_warm_start
 
 # Trials older than the most recent RECENT_TRIALS of a group weigh less, down to 1/n
 # for the oldest (hyperopt's linear forgetting): early, random trials say less about
@@ -27,22 +30,32 @@ RECENT_TRIALS = 25
 
 
 class TPESampler(Sampler):
-    """Independent (univariate) TPE with random start-up and a constant liar for parallel workers.
+    """TPE with random start-up, a constant liar for parallel workers, and optional joint kernels.
 
-    n_startup_trials: configs are drawn from the prior until this many trials have values.
+    n_startup_trials: configs are drawn from the prior until this many trials have values
+        (warm-start trials count).
     gamma: the fraction of finished trials, rounded up, that counts as good.
-    n_ei_candidates: values drawn from l(x) per parameter to pick the best l/g of.
+    n_ei_candidates: values drawn from l(x) to pick the best l/g of.
     constant_liar: pending trials (suggested, no value yet) join the bad group, as if they
         had the worst value; parallel workers are then steered away from points already
         handed out. Their values still count once observed.
+    multivariate: one joint kernel per trial over all parameters (joint.py), so values that
+        did well together are proposed together; otherwise one density per parameter (parzen.py).
+    objectives: several (name, mode) objectives (see Sampler); the good group is then made of
+        whole Pareto fronts, the last one cut by hypervolume contribution (_split.py).
+    warm_start: directories of earlier runs whose finished trials seed the model (_warm.py).
+    prior_trials: finished trials given directly, as WarmTrial records (config, values).
+    Warm trials take ids below 0: they are no trial of this run, and are never suggested again.
     Values of pruned trials are used as they come (their last report), like any other value.
     Failed trials (value None or NaN) are dropped.
     """
 
-    def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: str = "max",
-                 n_startup_trials: int = 10, gamma: float = 0.1, n_ei_candidates: int = 24,
-                 constant_liar: bool = True) -> None:
-        super().__init__(space, seed=seed, mode=mode)
+    def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: Optional[str] = None,
+                 objectives: Optional[Sequence[tuple[str, str]]] = None, n_startup_trials: int = 10,
+                 gamma: float = 0.1, n_ei_candidates: int = 24, constant_liar: bool = True,
+                 multivariate: bool = False, warm_start: Sequence[Any] = (),
+                 prior_trials: Sequence[WarmTrial] = ()) -> None:
+        super().__init__(space, seed=seed, mode=mode, objectives=objectives)
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be an int >= 0, got {n_startup_trials!r}")
         if not (isinstance(gamma, (int, float)) and 0.0 < gamma < 1.0):
@@ -51,13 +64,43 @@ class TPESampler(Sampler):
             raise ValueError(f"n_ei_candidates must be an int >= 1, got {n_ei_candidates!r}")
         if not isinstance(constant_liar, bool):
             raise ValueError(f"constant_liar must be true or false, got {constant_liar!r}")
+        if not isinstance(multivariate, bool):
+            raise ValueError(f"multivariate must be true or false, got {multivariate!r}")
         self._n_startup_trials = n_startup_trials
         self._gamma = float(gamma)
         self._n_ei_candidates = n_ei_candidates
         self._constant_liar = constant_liar
+        self._multivariate = multivariate
         self._params = list(self._space.values())
         self._layout = parzen.Layout.of(self._params)
-        self._table = TrialTable(len(self._params))
+        self._joint_layout = joint.JointLayout.of(self._params)
+        self._signs = np.array([-1.0 if m == "max" else 1.0 for _, m in self._objectives])
+        self._table = TrialTable(len(self._params), n_objectives=self.n_objectives)
+        self.warm_start_report: Optional[WarmStartReport] = None
+        warm = list(prior_trials)
+        if warm_start:
+            loaded, self.warm_start_report = load_warm_start(warm_start, self._space, objectives=self._objectives)
+            warm = loaded + warm
+        self._seed_prior(warm)
+
+    @property
+    def n_prior_trials(self) -> int:
+        """How many warm-start trials seed the model."""
+        return self._n_prior
+
+    def _seed_prior(self, trials: Sequence[WarmTrial]) -> None:
+        self._n_prior = len(trials)
+        for i, trial in enumerate(trials):
+            if not isinstance(trial, WarmTrial):
+                raise ValueError(f"prior_trials must hold WarmTrial records, got {trial!r}")
+            config = self._check_config(trial.config)
+            values = self._check_value(trial.values)
+            if values is None:
+                raise ValueError(f"prior trial {trial} has no value; give finished trials only")
+            # Ids -n .. -1: older than, and apart from, every trial of this run.
+            trial_id = i - len(trials)
+            self._table.add(trial_id, np.array([to_internal(p, config[n]) for n, p in self._space.items()]))
+            self._table.set_loss(trial_id, np.atleast_1d(values) * self._signs)
 
     def _propose(self, trial_id: int) -> Config:
         rng = trial_rng(self._seed, trial_id)
@@ -66,24 +109,23 @@ class TPESampler(Sampler):
             return draw_config(self._space, rng)
         good, bad = self._split(done)
         table = self._table
-        estimators = parzen.fit(self._layout, [(table.configs(good), recency_weights(len(good))),
-                                               (table.configs(bad), recency_weights(len(bad)))])
-        candidates = estimators.sample(rng, self._n_ei_candidates, group=0)
-        log_l, log_g = estimators.log_pdf(candidates)
-        # Parameters are independent, so each column picks its own best candidate.
-        chosen = candidates[np.argmax(log_l - log_g, axis=0), np.arange(len(self._params))]
+        groups = [(table.configs(good), recency_weights(len(good))), (table.configs(bad), recency_weights(len(bad)))]
+        if self._multivariate:
+            model = joint.fit(self._joint_layout, groups)
+            candidates = model.sample(rng, self._n_ei_candidates, group=0)
+            log_l, log_g = model.log_pdf(candidates)
+            chosen = candidates[int(np.argmax(log_l - log_g))]
+        else:
+            estimators = parzen.fit(self._layout, groups)
+            candidates = estimators.sample(rng, self._n_ei_candidates, group=0)
+            log_l, log_g = estimators.log_pdf(candidates)
+            # Parameters are independent, so each column picks its own best candidate.
+            chosen = candidates[np.argmax(log_l - log_g, axis=0), np.arange(len(self._params))]
         return {name: to_external(p, x) for (name, p), x in zip(self._space.items(), chosen)}
 
     def _split(self, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the good and the bad group, each in trial-id order."""
-        losses = self._table.losses(done)
-        n_good = n_good_trials(len(done), self._gamma)
-        cutoff = np.partition(losses, n_good - 1)[n_good - 1]
-        is_good = losses < cutoff
-        # Ties at the cutoff go to the older trials (done is in id order), so the split
-        # never depends on the order in which values arrived.
-        tied = np.flatnonzero(losses == cutoff)
-        is_good[tied[: n_good - int(is_good.sum())]] = True
+        is_good = split_good(self._table.losses(done), n_good_trials(len(done), self._gamma))
         good, bad = done[is_good], done[~is_good]
         if self._constant_liar:
             pending = self._table.rows(PENDING)
@@ -94,8 +136,8 @@ class TPESampler(Sampler):
     def _on_config(self, trial_id: int, config: Config) -> None:
         self._table.add(trial_id, np.array([to_internal(p, config[n]) for n, p in self._space.items()]))
 
-    def _on_value(self, trial_id: int, value: Optional[float]) -> None:
-        self._table.set_loss(trial_id, None if value is None else (-value if self._mode == "max" else value))
+    def _on_value(self, trial_id: int, value: Any) -> None:
+        self._table.set_loss(trial_id, None if value is None else np.atleast_1d(value) * self._signs)
 
 
 def n_good_trials(n: int, gamma: float) -> int:
