@@ -3,6 +3,7 @@ what joint kernels buy over independent ones."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -125,3 +126,22 @@ def test_multivariate_is_an_option_of_the_factory_and_is_checked() -> None:
     assert isinstance(s, TPESampler)
     with pytest.raises(ValueError, match="multivariate"):
         TPESampler({"x": sp.Uniform(0.0, 1.0)}, multivariate=1)
+
+
+def test_the_constant_liar_keeps_parallel_workers_apart_in_the_joint_model() -> None:
+    space = {"x": sp.Uniform(0.0, 1.0), "y": sp.Uniform(0.0, 1.0)}
+
+    def bowl(c: dict) -> float:
+        return (c["x"] - 0.3) ** 2 + (c["y"] - 0.7) ** 2
+
+    closest = {True: [], False: []}
+    for seed in range(4):
+        for liar in (True, False):
+            s = TPESampler(space, seed=seed, mode="min", multivariate=True, constant_liar=liar)
+            for t in range(30):
+                s.observe(t, bowl(s.suggest(t)))
+            batch = np.array([[c["x"], c["y"]] for c in (s.suggest(30 + i) for i in range(8))])  # 8 workers at once
+            closest[liar].append(min(np.linalg.norm(a - b) for a, b in itertools.combinations(batch, 2)))
+    # Without the liar, two of eight workers often get nearly the same point; with it, pending
+    # points weigh in g and push the next ones away.
+    assert np.median(closest[True]) > 3 * np.median(closest[False])
