@@ -111,7 +111,7 @@ class TPESamplerSpec(_Strict):
     gamma: float = Field(0.1, gt=0, lt=1)
     n_ei_candidates: int = Field(24, ge=1)
     constant_liar: bool = True
-    multivariate: bool = Field(False, description="joint kernels over all parameters instead of one per parameter")
+    multivariate: bool = Field(True, description="joint kernels over all parameters instead of one per parameter")
     warm_start: list[str] = Field(default_factory=list,
                                   description="directories of earlier runs whose finished trials seed the model")
 
