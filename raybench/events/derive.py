@@ -55,12 +55,14 @@ def run_log(run_dir: Union[str, os.PathLike]) -> Path:
     """RUN_DIR/events.msgpack, or a one-line RunDirError saying what is wrong with the run directory."""
     d = Path(run_dir)
     log = d / EVENTS_FILE
+    if not d.exists():
+        raise RunDirError(f"{d}: no such run directory (it does not exist); pass the --out of an earlier run")
     if not d.is_dir():
-        raise RunDirError(f"run directory {d} does not exist; check the path")
+        raise RunDirError(f"{d}: not a directory; pass a run directory")
     if not log.is_file():
-        raise RunDirError(f"{d} has no {EVENTS_FILE}; is it a run directory?")
+        raise RunDirError(f"{d}: no {EVENTS_FILE} here; is it a raybench run directory?")
     if not os.access(log, os.R_OK):
-        raise RunDirError(f"cannot read {log}; check its permissions")
+        raise RunDirError(f"{log}: not readable; fix its permissions")
     return log
 
 

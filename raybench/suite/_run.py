@@ -204,10 +204,10 @@ def finished_summary(run_dir: str, v: Variant) -> Optional[dict[str, Any]]:
         return None
     if not isinstance(summary, dict) or summary.get("status") not in DONE:
         return None
-    from raybench.events import read_events
+    from raybench.events import EVENTS_FILE, read_events
 
     try:
-        events = read_events(os.path.join(run_dir, "events.msgpack")).events
+        events = read_events(os.path.join(run_dir, EVENTS_FILE)).events
     except RaybenchError:
         return None
     start = next((e for e in events if e.get("event") == "experiment_start"), None)
