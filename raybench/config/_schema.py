@@ -327,6 +327,11 @@ class CarbonSpec(_Strict):
     pue: float = Field(1.58, ge=1, description="multiplies the measured component energy (CPU, DRAM, GPU)")
 
 
+class CheckpointSpec(_Strict):
+    persist: bool = Field(True, description="keep each running trial's latest epoch checkpoint in RUN_DIR/checkpoints")
+    fsync: bool = Field(True, description="fsync each checkpoint before it replaces the previous one")
+
+
 class ExperimentConfig(_Strict):
     name: str = Field(min_length=1)
     seed: int = 0
@@ -342,6 +347,7 @@ class ExperimentConfig(_Strict):
     cost: CostSpec = Field(default_factory=CostSpec)
     carbon: CarbonSpec = Field(default_factory=CarbonSpec)
     max_failures: int = Field(3, ge=0)
+    checkpoints: CheckpointSpec = Field(default_factory=CheckpointSpec)
 
     @field_validator("name")
     @classmethod

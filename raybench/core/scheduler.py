@@ -197,10 +197,15 @@ class SchedulerCore:
                   requested_concurrency=requested, effective_concurrency=effective, resumed=resumed, **extra)
         for trial_id, attempt in self.lost:  # logged after the start they belong to
             self.emit("trial_failed", trial_id=trial_id, attempt=attempt, cause="driver_lost", final=False,
-                      error="the driver stopped while this trial ran; it runs again from its first epoch")
+                      error=self.lost_note(trial_id))
         self.lost = []
         if resumed and self._awaiting:  # completed before the driver died; their node's samples will not come
             self._settle({}, all_=True)
+
+    def lost_note(self, trial_id: int) -> str:
+        """The error of a trial that ran when the driver died (a hook: a live run may continue it from a
+        checkpoint it kept on disk)."""
+        return "the driver stopped while this trial ran; it runs again from its first epoch"
 
     # ---- handing out work ------------------------------------------------------------------
 

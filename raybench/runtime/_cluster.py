@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -36,8 +37,21 @@ class Connection:
     autoscaling: bool
 
 
-def connect(address: Optional[str], *, num_cpus: Optional[int] = None) -> Connection:
-    """Join the Ray cluster the user means, or start a local head bound to loopback with token auth."""
+def starts_local(address: Optional[str]) -> bool:
+    """Whether connect(address) would start a local head (no address, not inside a Ray job)."""
+    import sys
+
+    in_job = bool(os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_ADDRESS"))
+    ray = sys.modules.get("ray")
+    return address is None and not in_job and not (ray is not None and ray.is_initialized())
+
+
+def connect(address: Optional[str], *, num_cpus: Optional[int] = None,
+            say: Callable[[str], None] = lambda _: None) -> Connection:
+    """Join the Ray cluster the user means, or start a local head bound to loopback with token auth.
+
+    A local head first ends what a killed local run left behind (runtime/_local_ray.py), then records its own
+    processes for the next run to do the same."""
     in_job = bool(os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_ADDRESS"))
     if address is None and not in_job:
         # Loopback only, and token auth; both must be set before Ray is imported.
@@ -49,7 +63,11 @@ def connect(address: Optional[str], *, num_cpus: Optional[int] = None) -> Connec
         return Connection("existing", address, _has_autoscaler())
     kwargs: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": True, "configure_logging": True}
     if address is None and not in_job:
+        from raybench.runtime import _local_ray
+
+        _local_ray.clean_up_dead_drivers(say)
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **kwargs)
+        _local_ray.register()
         return Connection("local", None, False)
     target = address or os.environ.get("RAY_ADDRESS") or "auto"
     try:

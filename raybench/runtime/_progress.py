@@ -61,6 +61,13 @@ class ProgressDisplay:
             self._last_line = time.time()
             print(describe(st), file=sys.stderr, flush=True)
 
+    def note(self, text: str) -> None:
+        """One line for the user (a trial that failed at the memory limit), above the bar if there is one."""
+        if self._progress is not None:
+            self._progress.console.print(f"[yellow]{text}[/]", soft_wrap=True)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)

@@ -1,21 +1,149 @@
-"""The scheduler actor's body: the scheduler core writing the run directory's event log.
+"""The scheduler actor's body: the scheduler core writing the run directory.
 
-Everything it decides is in raybench.core.scheduler, which runs without Ray; this adds the one thing a
-live run has and a replay has not: RUN_DIR/events.msgpack, opened (and, on resume, folded) here.
+Everything it decides is in raybench.core.scheduler, which runs without Ray; this adds what a live run has
+and a replay has not: RUN_DIR/events.msgpack, opened (and, on resume, folded) here; the running trials'
+checkpoint files (runtime/_checkpoints.py); the writer record and the watch on the driver
+(runtime/_ownership.py); and the estimate of an energy gap left by a dead energy actor.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Optional
 
 from raybench.config import ExperimentConfig
+from raybench.core.records import Assignment, Finished
 from raybench.core.scheduler import SchedulerCore, trial_seed
+from raybench.core.state import Effect, Ended, TrialStatus
 from raybench.events import EVENTS_FILE, EventLog
+from raybench.runtime._checkpoints import CheckpointStore
+from raybench.runtime._ownership import DriverWatch, Writer
+from raybench.search.decision import Action
 
 __all__ = ["LiveScheduler", "trial_seed"]
 
 
 class LiveScheduler(SchedulerCore):
-    def __init__(self, config: ExperimentConfig, run_dir: str, *, resume: bool = False) -> None:
+    def __init__(self, config: ExperimentConfig, run_dir: str, *, resume: bool = False,
+                 driver_pid: Optional[int] = None, driver_started: Optional[float] = None) -> None:
+        self.run_dir = run_dir
+        ck = config.checkpoints
+        self.store = CheckpointStore(run_dir, fsync=ck.fsync) if ck.persist else None
+        self._last_sample: dict[str, Mapping[str, Any]] = {}  # node -> its latest energy_sample
+        self._notices: list[str] = []  # one-liners for the driver's console, drained by status()
         log = EventLog.open(os.path.join(run_dir, EVENTS_FILE), resume=resume)
+        Writer.here(driver_pid, driver_started).save(run_dir)
         super().__init__(config, log, prior=log.recovered.events if resume else ())
+        self.resumed_from: dict[int, int] = {}
+        if self.store is not None:
+            self._load_checkpoints()
+        self._watch = None
+        if driver_pid is not None:
+            self._watch = DriverWatch(driver_pid, driver_started, self._driver_gone)
+            self._watch.start()
+
+    # ---- the orphan rule -------------------------------------------------------------------------
+
+    def _driver_gone(self) -> None:
+        """The driver died: stop writing (between two events, under the log's lock) and end this process,
+        which fails the old run's trial actors' next call, so none of them can write either."""
+        try:
+            self.log.close()
+        finally:
+            os._exit(0)
+
+    # ---- checkpoints -----------------------------------------------------------------------------
+
+    def _load_checkpoints(self) -> None:
+        """Give each trial queued to run again its checkpoint file; drop the files of ended trials."""
+        assert self.store is not None
+        self.store.drop_partial()
+        for tid in self.store.trial_ids():
+            t = self.state.trials.get(tid)
+            if t is None or t.status is not TrialStatus.PENDING:
+                self.store.delete(tid)
+                continue
+            loaded = self.store.load(tid)
+            if loaded is not None and loaded[0] < self.cfg.task.epochs:
+                self.checkpoints[tid] = loaded
+                self.resumed_from[tid] = loaded[0]
+
+    def lost_note(self, trial_id: int) -> str:
+        step = self.checkpoints.get(trial_id, (0, None))[0]
+        if step:
+            return f"the driver stopped while this trial ran; it continues after epoch {step} from its checkpoint"
+        return super().lost_note(trial_id)
+
+    def _feed(self, event: Mapping[str, Any]) -> Effect:
+        if event.get("event") == "energy_sample":
+            self._last_sample[str(event.get("node_id", ""))] = event
+        effect = super()._feed(event)
+        if isinstance(effect, Ended) and getattr(self, "store", None) is not None:
+            self.store.delete(effect.trial_id)
+        return effect
+
+    def next_trial(self, worker: int, node_id: Optional[str], pid: int,
+                   finished: Optional[Finished] = None) -> Optional[Assignment]:
+        a = super().next_trial(worker, node_id, pid, finished)
+        if a is not None and self.store is not None and not a.send_checkpoints:
+            a = replace(a, send_checkpoints=True)  # persisted checkpoints need them even without retries
+        return a
+
+    def report(self, trial_id: int, step: int, metrics: dict[str, float], elapsed_s: float,
+               checkpoint: Optional[dict] = None, rss_mb: Optional[float] = None) -> Action:
+        action = super().report(trial_id, step, metrics, elapsed_s, checkpoint, rss_mb)
+        # Written after the report is logged, so a checkpoint is never ahead of the log. The last epoch's and
+        # a stopped trial's are not kept: the trial ends at its worker's next call.
+        if (self.store is not None and checkpoint is not None and action is Action.CONTINUE
+                and step < self.cfg.task.epochs and self.checkpoints.get(trial_id, (0, None))[1] is checkpoint):
+            self.store.save(trial_id, step, checkpoint)
+        return action
+
+    # ---- the console ---------------------------------------------------------------------------
+
+    def memory_exceeded(self, trial_id: int, rss_mb: float) -> None:
+        super().memory_exceeded(trial_id, rss_mb)
+        self._notices.append(f"trial {trial_id} failed: it used {rss_mb:.0f} MB, over workers.memory_mb = "
+                             f"{self.cfg.workers.memory_mb}; raise workers.memory_mb or shrink the model")
+
+    def status(self) -> dict[str, Any]:
+        st = super().status()
+        st["notices"], self._notices = self._notices, []
+        return st
+
+    # ---- energy gaps -----------------------------------------------------------------------------
+
+    def energy_gap(self, node_id: str, t1: float, reason: str) -> Optional[float]:
+        """A node's energy actor died and a new one measures from `t1`: estimate the interval since the dead
+        actor's last sample from that sample's power, as an `estimated` energy_sample with a `gap`, plus
+        an `energy_gap` warning. Returns the seconds estimated (None without an earlier sample)."""
+        from raybench.energy._monitor import GAP_RANGE
+
+        last = self._last_sample.get(str(node_id))
+        if last is None:
+            return None
+        t0 = float(last["t1"])
+        dt, last_dt = t1 - t0, float(last["t1"]) - float(last["t0"])
+        if dt <= 0 or last_dt <= 0:
+            return None
+        energy, prov = {}, {}
+        for d, j in (last.get("energy_j") or {}).items():
+            was = (last.get("provenance") or {}).get(d, "none")
+            energy[d] = float(j or 0.0) / last_dt * dt if was != "none" else 0.0
+            prov[d] = "estimated" if was != "none" else "none"
+        domains = [d for d, p in prov.items() if p == "estimated"]
+        gpu_j = {i: float(j or 0.0) / last_dt * dt for i, j in (last.get("gpu_j") or {}).items()}
+        self.emit("energy_sample", node_id=node_id, t0=t0, t1=t1, energy_j=energy, provenance=prov,
+                  node_cpu_s=0.0, node_resources=dict(last.get("node_resources") or {}), trial_cpu_s={},
+                  trial_gpu_j={}, gpu_j=gpu_j, reserved={}, held_s={}, gap={"domains": domains, "error": reason},
+                  estimate_range={d: list(GAP_RANGE) for d in domains})
+        self.emit("warning", code="energy_gap", node_id=node_id, t0=t0, t1=t1,
+                  message=f"node {str(node_id)[:8]}: no energy measured for {dt:.1f} s ({reason}); estimated from "
+                          "the previous interval's power, unattributed, and a new energy actor started")
+        return dt
+
+    def checkpoint_stats(self) -> dict[str, Any]:
+        s = self.store
+        return {"writes": s.writes, "bytes": s.bytes_written} if s is not None else {"writes": 0, "bytes": 0}

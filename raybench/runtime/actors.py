@@ -1,13 +1,40 @@
-"""The Ray actors: thin shells around the scheduler core, TrialWorker and EnergyNode."""
+"""The Ray actors: thin shells around the scheduler core, TrialWorker and EnergyNode.
+
+The two subclasses below add one read-only call each for the driver (they keep their base class's name, which
+Ray shows as `ray::EnergyNode`, `ray::TrialWorker`): the energy actor answers a ping, so that the driver sees
+it die and replaces it; the trial actor says how much memory it holds before its first trial, and finds its
+node's energy actor anew for each trial.
+"""
 
 from __future__ import annotations
 
 import ray
 
-from raybench.runtime._energy_node import EnergyNode
+from raybench.runtime import _energy_node, _trial_worker
 from raybench.runtime._names import energy_actor_name  # noqa: F401  (re-exported)
 from raybench.runtime._scheduler import LiveScheduler
-from raybench.runtime._trial_worker import TrialWorker
+
+
+class EnergyNode(_energy_node.EnergyNode):
+    def ping(self) -> str:
+        return self.node_id
+
+
+class TrialWorker(_trial_worker.TrialWorker):
+    def _energy_actor(self):
+        # Looked up by name at every trial (one GCS lookup), not cached: the driver replaces a dead energy actor
+        # under the same name, and a cached handle would point at the dead one for the rest of the run.
+        self._energy = None
+        return super()._energy_actor()
+
+    def idle_rss_mb(self) -> float:
+        """Resident memory of this idle actor's process tree (Ray's worker, its imports), in MB."""
+        import psutil
+
+        from raybench.runtime._watchdog import tree_rss_mb
+
+        return tree_rss_mb(psutil.Process())
+
 
 # One scheduler per experiment; it takes no CPU so that it never competes with trials for a slot.
 SchedulerActor = ray.remote(num_cpus=0, max_restarts=0)(LiveScheduler)
@@ -17,4 +44,3 @@ TrialActor = ray.remote(max_restarts=0)(TrialWorker)
 
 # One per node, pinned there; threaded so that track/untrack calls do not wait behind a sample.
 EnergyActor = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=4)(EnergyNode)
-

@@ -127,18 +127,39 @@ def test_random_kills_end_every_trial_exactly_once(local_ray, tmp_path):
                     and e["step"] > stop["step"]]
 
 
-def test_a_dead_scheduler_is_a_clear_error_and_the_run_resumes(local_ray, tmp_path):
+def kill_scheduler_after(d, n_done):
+    def kill(stop):
+        wait_for(lambda: sum(e["event"] == "trial_completed" for e in read_log(d)) >= n_done, 60,
+                 f"{n_done} trials", stop)
+        [pid] = actor_pids("LiveScheduler")
+        os.kill(pid, signal.SIGKILL)
+        return pid
+    return kill
+
+
+def test_a_dead_scheduler_is_replaced_from_the_log(local_ray, tmp_path):
+    d = tmp_path / "r"
+    cfg = sleepy(4, 0.3, budget={"max_trials": 6})
+    killer = Injector(kill_scheduler_after(d, 2))
+    summary = run(cfg, d)
+    killer.value()
+    events = events_of(d)
+    assert summary["status"] == "completed" and summary["trials"]["total"] == 6 and ended_once(events)
+    starts = [e for e in events if e["event"] == "experiment_start"]
+    assert [e["resumed"] for e in starts] == [False, True]
+    # Nothing was logged twice: each (trial, step) report once per attempt, each trial created once.
+    created = [e["trial_id"] for e in events if e["event"] == "trial_created"]
+    assert len(created) == len(set(created)) == 6
+    reports = [(e["trial_id"], e["step"]) for e in events if e["event"] == "report"]
+    assert len(reports) == len(set(reports))  # running trials continued from their checkpoint files
+
+
+def test_a_scheduler_that_dies_past_max_failures_is_a_clear_error_and_the_run_resumes(local_ray, tmp_path):
     from raybench.errors import RaybenchError
 
     d = tmp_path / "r"
-    cfg = sleepy(4, 0.3, budget={"max_trials": 6})
-
-    def kill_scheduler(stop):
-        wait_for(lambda: sum(e["event"] == "trial_completed" for e in read_log(d)) >= 2, 60, "two trials", stop)
-        [pid] = actor_pids("LiveScheduler")
-        os.kill(pid, signal.SIGKILL)
-
-    killer = Injector(kill_scheduler)
+    cfg = sleepy(4, 0.3, budget={"max_trials": 6}, max_failures=0)
+    killer = Injector(kill_scheduler_after(d, 2))
     with pytest.raises(RaybenchError, match="the scheduler actor died .*`raybench run --resume "):
         run(cfg, d)
     killer.value()
@@ -148,9 +169,9 @@ def test_a_dead_scheduler_is_a_clear_error_and_the_run_resumes(local_ray, tmp_pa
     assert sum(e["event"] == "experiment_start" for e in events) == 2
 
 
-def test_a_dead_energy_actor_loses_its_samples_not_the_run(local_ray, tmp_path):
+def test_a_dead_energy_actor_is_replaced_and_its_gap_estimated(local_ray, tmp_path):
     d = tmp_path / "r"
-    cfg = sleepy(4, 0.3, budget={"max_trials": 4})
+    cfg = sleepy(4, 0.4, budget={"max_trials": 6})
 
     def kill_energy(stop):
         wait_for(lambda: [e for e in read_log(d) if e["event"] == "energy_sample"], 60, "an energy sample", stop)
@@ -162,7 +183,12 @@ def test_a_dead_energy_actor_loses_its_samples_not_the_run(local_ray, tmp_path):
     summary = run(cfg, d)
     t_killed = killer.value()
     events = events_of(d)
-    assert summary["status"] == "completed" and summary["trials"]["completed"] == 4 and ended_once(events)
+    assert summary["status"] == "completed" and summary["trials"]["completed"] == 6 and ended_once(events)
     samples = [e for e in events if e["event"] == "energy_sample"]
-    assert samples and all(e["t"] <= t_killed + 0.5 for e in samples)
-    assert [e["code"] for e in events if e["event"] == "warning"] == ["energy_lost"]
+    gaps = [e for e in samples if e.get("gap")]
+    assert len(gaps) == 1 and set(gaps[0]["provenance"].values()) <= {"estimated", "none"}
+    assert gaps[0]["t0"] <= t_killed + 0.5 < gaps[0]["t1"] and gaps[0]["energy_j"]["cpu"] > 0
+    assert [e for e in samples if e["t0"] >= gaps[0]["t1"] - 0.5], "the new energy actor never sampled"
+    assert [e["code"] for e in events if e["event"] == "warning"] == ["energy_gap"]
+    assert sum(e["event"] == "node_joined" for e in events) == 1
+    assert summary["energy"]["accounting_check"]["rel_error"] < 1e-9

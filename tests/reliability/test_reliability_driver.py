@@ -117,3 +117,73 @@ def test_a_killed_driver_resumes_from_its_log(tmp_path):
     assert judged[0]["reason"]["n_peers"] >= len(peers_before - {judged[0]["trial_id"]}) >= 1
     summary = (d / "summary.json").read_text()
     assert '"status": "completed"' in summary
+
+
+SLOW = """
+name: alone
+seed: 5
+task: {dataset: synthetic, workload: "raybench.testing:sleepy", epochs: 6, options: {epoch_time_s: 0.5}}
+search_space:
+  x: {type: choice, values: [0.5, 0.6, 0.7, 0.8]}
+sampler: {type: grid}
+workers: {count: 2, cpus: 1, memory_mb: 512}
+energy: {backend: estimate, gpu: none, baseline_s: 0.2, interval_s: 0.5}
+"""
+
+
+def ray_processes_of(session_dir):
+    """The live processes of one local Ray session (by the session name in their command line, or the
+    `ray::` agents of the driver's record)."""
+    import psutil
+
+    name = os.path.basename(session_dir)
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if name in " ".join(p.info["cmdline"] or []):
+                out.append(p.pid)
+        except psutil.Error:
+            continue
+    return out
+
+
+def test_a_driver_killed_alone_resumes_at_once_and_its_ray_is_ended(tmp_path):
+    """SIGKILL of the driver process only, as the OOM killer does: its Ray, scheduler and trial actors live on.
+    A resume started at once takes over, running trials continue from their checkpoint files, and the dead
+    driver's Ray processes (agents included) are ended."""
+    import json
+
+    from raybench.runtime._local_ray import registry_dir
+
+    cfg_path = tmp_path / "slow.yaml"
+    cfg_path.write_text(SLOW)
+    d = tmp_path / "run"
+    first = raybench("run", str(cfg_path), "--out", str(d))
+    try:
+        wait_for(lambda: [e for e in read_log(d) if e["event"] == "report" and e["step"] >= 2], 120,
+                 "a trial past its second epoch")
+        record = json.loads((registry_dir() / f"{first.pid}.json").read_text())
+        os.kill(first.pid, signal.SIGKILL)  # the driver alone, not its process group
+        first.wait(timeout=30)
+        assert ray_processes_of(record["session_dir"]), "nothing of the dead driver's Ray was left to end"
+        second = raybench("run", "--resume", str(d))  # at once
+        try:
+            out, _ = second.communicate(timeout=180)
+        finally:
+            kill_session(second)
+    finally:
+        kill_session(first)
+    assert second.returncode == 0, out[-3000:]
+    assert "Ray processes left by a killed raybench run" in out
+    assert "another process is writing" not in out
+    assert ray_processes_of(record["session_dir"]) == []
+    events = events_of(d)
+    assert ended_once(events) and events[-1]["event"] == "experiment_end"
+    start = [i for i, e in enumerate(events) if e["event"] == "experiment_start"][1]
+    continued = [e for e in events[start:] if e["event"] == "trial_started" and e["from_step"] > 0]
+    assert continued, "no running trial continued from its checkpoint"
+    for e in continued:  # each continued trial reports every epoch once over the whole log
+        steps = [r["step"] for r in events if r["event"] == "report" and r["trial_id"] == e["trial_id"]]
+        assert sorted(set(steps)) == list(range(1, 7))
+        assert len(steps) - len(set(steps)) <= 1  # at most the epoch that ran when the driver died
+    assert not list((d / "checkpoints").glob("*.msgpack"))

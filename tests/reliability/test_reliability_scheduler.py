@@ -70,8 +70,10 @@ def test_a_killed_trial_retries_from_its_checkpoint_until_max_failures(tmp_path)
 
 
 def test_resume_reruns_a_cut_off_trial_and_the_pruner_keeps_its_history(tmp_path):
+    # Without checkpoint files the trial runs again from its first epoch (with them: test_reliability_checkpoints).
     asha = {"type": "asha", "grace_period": 1, "reduction_factor": 2, "max_t": 4}
-    c = core(tmp_path, pruner=asha)
+    off = {"persist": False}
+    c = core(tmp_path, pruner=asha, checkpoints=off)
     c.start(run_id="a", env={}, requested=2, effective=2)
     a = c.next_trial(0, "n", 1)
     b = c.next_trial(1, "n", 2)
@@ -80,7 +82,7 @@ def test_resume_reruns_a_cut_off_trial_and_the_pruner_keeps_its_history(tmp_path
     report(c, b.trial_id, 1, 0.95)
     crash(c)
 
-    r = core(tmp_path, resume=True, pruner=asha)
+    r = core(tmp_path, resume=True, pruner=asha, checkpoints=off)
     assert r.restored == {"trials": 2, "ended": 0, "requeued": 2}
     r.start(run_id="b", env={}, requested=2, effective=2, resumed=True)
     assert r.pruner.rungs()[1.0] == {a.trial_id: 0.9, b.trial_id: 0.95}

@@ -125,6 +125,19 @@ def _power_xy(points: Sequence[tuple[float, float, float]], origin: float) -> tu
     return xs, ys
 
 
+def short_node_names(node_ids: Sequence[str], *, min_len: int = 6) -> dict[str, str]:
+    """Ray's 56-hex-digit node ids cut to the shortest length at which they stay apart: their start, or their
+    end where ids share a long start (a fake autoscaler's fff...f00001, fff...f00002)."""
+    ids = sorted(set(node_ids))
+    longest = max((len(i) for i in ids), default=0)
+    for n in range(min_len, longest + 1):
+        for head in (True, False):
+            short = {i: (i[:n] if head else i[-n:]) for i in ids}
+            if len(set(short.values())) == len(ids):
+                return {i: (v if v == i else f"{v}…" if head else f"…{v}") for i, v in short.items()}
+    return {i: i for i in ids}
+
+
 def draw_power(run: RunData, series: list[PowerSeries]) -> Figure:
     """Top: watts per node and domain over seconds since the start. Bottom: each trial attempt as a bar
     from its start to its end, coloured by how the attempt ended."""
@@ -134,10 +147,11 @@ def draw_power(run: RunData, series: list[PowerSeries]) -> Figure:
                                  height_ratios=(2.0, 1.0 + min(3.0, 0.1 * len(ids))))
     nodes = sorted({s.node_id for s in series})
     palette = [f"C{i % 10}" for i in range(len(nodes))]
+    names = short_node_names(nodes)
     for s in series:
         xs, ys = _power_xy(s.points, run.start_t)
         ax.plot(xs, ys, _DOMAIN_STYLE.get(s.domain, "-"), color=palette[nodes.index(s.node_id)], linewidth=1.3,
-                label=plain(f"{s.node_id} {s.domain} ({s.provenance})"))
+                label=plain(f"{names[s.node_id]} {s.domain} ({s.provenance})"))
     ax.set_ylabel("power, W")
     ax.set_title("Node power per domain, and trial attempts", fontsize=11, loc="left")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -1,0 +1,129 @@
+"""Running trials' checkpoints on disk, without Ray: a resume continues each running trial from its last
+epoch, files follow the trials' lives, and the switch turns them off."""
+
+import os
+
+import msgpack
+import pytest
+from rb_helpers import experiment
+from rel_helpers import ended_once
+
+from raybench.core import Finished
+from raybench.events import read_events
+from raybench.runtime._checkpoints import CheckpointStore
+from raybench.runtime._scheduler import LiveScheduler
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def core(tmp_path, resume=False, **overrides):
+    cfg = experiment(**{"pruner": {"type": "none"}, "max_failures": 3,
+                        "task": {"dataset": "synthetic", "epochs": 4}, **overrides})
+    return LiveScheduler(cfg, str(tmp_path), resume=resume)
+
+
+def log(tmp_path):
+    return read_events(os.path.join(str(tmp_path), "events.msgpack")).events
+
+
+def report(c, tid, step):
+    return c.report(tid, step, {"val_accuracy": 0.1 * step}, float(step), {"epoch": step, "w": [step] * 3}).label
+
+
+def files(tmp_path):
+    d = tmp_path / "checkpoints"
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def test_a_resumed_trial_continues_from_its_last_epoch_checkpoint(tmp_path):
+    c = core(tmp_path)
+    a = c.next_trial(0, "n", 1)
+    b = c.next_trial(1, "n", 2)
+    for step in (1, 2):
+        report(c, a.trial_id, step)
+    report(c, b.trial_id, 1)
+    # Only the latest per trial, as plain msgpack.
+    assert files(tmp_path) == [f"trial-{a.trial_id}.msgpack", f"trial-{b.trial_id}.msgpack"]
+    doc = msgpack.unpackb((tmp_path / "checkpoints" / f"trial-{a.trial_id}.msgpack").read_bytes(),
+                          strict_map_key=False)
+    assert (doc["step"], doc["state"]) == (2, {"epoch": 2, "w": [2, 2, 2]})
+    c.log.close()  # the driver is SIGKILLed here
+
+    r = core(tmp_path, resume=True)
+    r.start(run_id="r", env={}, requested=2, effective=2, resumed=True)
+    lost = [e for e in log(tmp_path) if e["event"] == "trial_failed" and e["cause"] == "driver_lost"]
+    assert {e["trial_id"] for e in lost} == {a.trial_id, b.trial_id}
+    assert "continues after epoch" in lost[0]["error"]
+    got = {x.trial_id: x for x in (r.next_trial(0, "n", 3), r.next_trial(1, "n", 4))}
+    assert (got[a.trial_id].from_step, got[a.trial_id].checkpoint) == (2, {"epoch": 2, "w": [2, 2, 2]})
+    assert got[b.trial_id].from_step == 1
+    started = [e for e in log(tmp_path) if e["event"] == "trial_started"][-2:]
+    assert {e["trial_id"]: e["from_step"] for e in started} == {a.trial_id: 2, b.trial_id: 1}
+    # The continued trial reports epochs 3 and 4 only, each once over the whole log, and completes.
+    for step in (3, 4):
+        assert report(r, a.trial_id, step) == "continue" or step == 4
+    r.next_trial(0, "n", 3, Finished(a.trial_id, "completed"))
+    steps = [e["step"] for e in log(tmp_path) if e["event"] == "report" and e["trial_id"] == a.trial_id]
+    assert steps == [1, 2, 3, 4]
+    assert f"trial-{a.trial_id}.msgpack" not in files(tmp_path)  # deleted when its trial ended
+
+
+def test_files_are_deleted_when_trials_end_and_never_written_when_off(tmp_path):
+    (tmp_path / "on").mkdir()
+    c = core(tmp_path / "on", budget={"max_trials": 1})
+    a = c.next_trial(0, "n", 1)
+    report(c, a.trial_id, 1)
+    assert files(tmp_path / "on") == [f"trial-{a.trial_id}.msgpack"]
+    c.trial_error(a.trial_id, "boom", "error")  # a failed attempt keeps it: the retry starts there
+    assert files(tmp_path / "on") == [f"trial-{a.trial_id}.msgpack"]
+    again = c.next_trial(0, "n", 1)
+    assert (again.trial_id, again.from_step) == (a.trial_id, 1)
+    for step in (2, 3):
+        report(c, a.trial_id, step)
+    assert report(c, a.trial_id, 4) == "continue"  # the last epoch's checkpoint is not written
+    c.next_trial(0, "n", 1, Finished(a.trial_id, "completed"))
+    assert files(tmp_path / "on") == []
+    c.end("completed")
+    assert ended_once(log(tmp_path / "on"))
+
+    (tmp_path / "off").mkdir()
+    off = core(tmp_path / "off", checkpoints={"persist": False}, max_failures=0)
+    t = off.next_trial(0, "n", 1)
+    assert not t.send_checkpoints
+    report(off, t.trial_id, 1)
+    assert files(tmp_path / "off") == []
+
+
+def test_a_damaged_checkpoint_restarts_its_trial_from_the_first_epoch(tmp_path):
+    c = core(tmp_path)
+    a = c.next_trial(0, "n", 1)
+    report(c, a.trial_id, 1)
+    c.log.close()
+    CheckpointStore(tmp_path).path(a.trial_id).write_bytes(b"\x00garbage")
+    (tmp_path / "checkpoints" / f".trial-{a.trial_id}.msgpack.x1.tmp").write_bytes(b"cut short")
+    r = core(tmp_path, resume=True)
+    r.start(run_id="r", env={}, requested=1, effective=1, resumed=True)
+    assert r.next_trial(0, "n", 2).from_step == 0
+    assert not list((tmp_path / "checkpoints").glob("*.tmp"))
+
+
+def test_an_energy_gap_is_estimated_from_the_last_interval_and_the_books_balance(tmp_path):
+    c = core(tmp_path)
+    c.emit_event({"event": "node_baseline", "t": 1.0, "node_id": "n1", "duration_s": 1.0,
+                  "power_w": {"cpu": 10.0, "dram": 1.0, "gpu": 0.0}, "gpu_power_w": {}, "provenance": {}})
+    assert c.energy_gap("n1", 105.0, "its energy actor died") is None  # no sample yet: nothing to go on
+    c.energy([{"event": "energy_sample", "t": 100.0, "node_id": "n1", "t0": 98.0, "t1": 100.0,
+               "energy_j": {"cpu": 40.0, "dram": 4.0, "gpu": 0.0},
+               "provenance": {"cpu": "measured", "dram": "estimated", "gpu": "none"}, "node_cpu_s": 1.0,
+               "trial_cpu_s": {}, "trial_gpu_j": {}, "reserved": {}, "node_resources": {"cpus": 4.0}}])
+    assert c.energy_gap("n1", 105.0, "its energy actor died") == 5.0
+    gap = [e for e in log(tmp_path) if e["event"] == "energy_sample"][-1]
+    assert (gap["t0"], gap["t1"]) == (100.0, 105.0)
+    assert gap["energy_j"] == {"cpu": 100.0, "dram": 10.0, "gpu": 0.0}  # 20 W and 2 W for 5 s
+    assert gap["provenance"] == {"cpu": "estimated", "dram": "estimated", "gpu": "none"}
+    assert gap["gap"]["domains"] == ["cpu", "dram"] and gap["estimate_range"]["cpu"] == [0.5, 2.0]
+    warn = [e for e in log(tmp_path) if e["event"] == "warning"][-1]
+    assert warn["code"] == "energy_gap" and (warn["t0"], warn["t1"]) == (100.0, 105.0)
+    assert c.ledger.n_gaps == 1 and c.ledger.provenance()["cpu"] == "mixed"
+    assert c.ledger.accounting_check()["rel_error"] < 1e-12
+    assert c.ledger.total_range_j()[1] > c.ledger.total_range_j()[0]
