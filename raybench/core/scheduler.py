@@ -199,6 +199,9 @@ class SchedulerCore:
             self.emit("trial_failed", trial_id=trial_id, attempt=attempt, cause="driver_lost", final=False,
                       error=self.lost_note(trial_id))
         self.lost = []
+        warm = getattr(self.sampler, "warm_start_report", None)
+        if warm is not None and not resumed:  # what the earlier runs gave the model, said once
+            self.emit("warning", code="warm_start", message=warm.line())
         if resumed and self._awaiting:  # completed before the driver died; their node's samples will not come
             self._settle({}, all_=True)
 
