@@ -5,7 +5,8 @@ n_startup_trials, sequential ask/tell) on Branin, Hartmann-6, BBOB functions fro
 `coco-experiment` package (`cocoex`) in 2 to 10 dimensions, and mixed log/int/categorical spaces with
 and without noise. Every function is minimised. Per function, a one-sided Mann-Whitney U test of each
 of ours against Optuna's: "worse" when p(ours worse) < 0.05, "better" when p(ours better) < 0.05,
-else "level". Runs are spread over a pool of 2 processes.
+else "level"; and the same test of our multivariate against our independent TPE. Runs are spread
+over a pool of 2 processes.
 
     .venv/bin/python scripts/bench_tpe_quality.py            # 100 trials, 10 seeds
     .venv/bin/python scripts/bench_tpe_quality.py --quick    # 40 trials, 3 seeds, fewer functions
@@ -224,9 +225,9 @@ def main() -> None:
     print(f"{n_trials} trials, seeds 0..{n_seeds - 1}, n_startup_trials={N_STARTUP}; best noiseless value found, "
           f"lower is better; median [q25, q75]; verdict vs {REFERENCE} (one-sided Mann-Whitney U, p < {ALPHA})")
     head = f"{'function':<17}" + "".join(f" {label:>28}" for label in labels)
-    head += "".join(f" {'vs optuna: ' + label.split()[1][:5]:>26}" for label in OURS)
+    head += "".join(f" {'vs optuna: ' + label.split()[1][:5]:>26}" for label in OURS) + f" {'mv vs indep':>26}"
     print(head)
-    tally = {label: {"worse": 0, "level": 0, "better": 0} for label in OURS}
+    tally = {label: {"worse": 0, "level": 0, "better": 0} for label in [*OURS, "mv vs indep"]}
     for problem in probs:
         cells = []
         for label in labels:
@@ -237,10 +238,14 @@ def main() -> None:
             v, p_worse, p_better = verdict(best[(problem.name, label)], best[(problem.name, REFERENCE)])
             tally[label][v] += 1
             verdicts.append(f"{v} (pw {p_worse:.3f}, pb {p_better:.3f})")
+        v, p_worse, p_better = verdict(best[(problem.name, "tpe multivariate")], best[(problem.name, "tpe independent")])
+        tally["mv vs indep"][v] += 1
+        verdicts.append(f"{v} (pw {p_worse:.3f}, pb {p_better:.3f})")
         print(f"{problem.name:<17}" + "".join(f" {c:>28}" for c in cells) + "".join(f" {v:>26}" for v in verdicts),
               flush=True)
-    for label in OURS:
-        print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in tally[label].items()) + f" of {len(probs)}")
+    for label, counts in tally.items():
+        what = label if label not in OURS else f"{label} vs optuna"
+        print(f"{what}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" of {len(probs)}")
     print("cpu seconds per sampler: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
           + f"; wall {wall_s:.0f} s on {args.processes} processes")
 

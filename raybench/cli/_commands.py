@@ -31,16 +31,10 @@ def _run_dir_for(name: str, out: str | None, *, force: bool) -> str:
 
 
 def existing_run_dir(path: str) -> str:
-    """A run directory that exists and holds an event log, or a one-line RunDirError."""
-    if not os.path.exists(path):
-        raise RunDirError(f"{path}: no such run directory; pass the --out of an earlier run")
-    if not os.path.isdir(path):
-        raise RunDirError(f"{path}: not a directory; pass a run directory")
-    log = os.path.join(path, "events.msgpack")
-    if not os.path.isfile(log):
-        raise RunDirError(f"{path}: no events.msgpack here; is it a raybench run directory?")
-    if not os.access(log, os.R_OK):
-        raise RunDirError(f"{log}: not readable; fix its permissions")
+    """A run directory that exists and holds a readable event log, or a one-line RunDirError."""
+    from raybench.events.derive import run_log
+
+    run_log(path)
     return path
 
 
@@ -100,10 +94,11 @@ def cmd_report(args) -> int:
 
 def cmd_export(args) -> int:
     from raybench.events import read_events
+    from raybench.events.derive import run_log
     from raybench.events.export import EXPORTERS
 
     run_dir = existing_run_dir(args.run_dir)
-    events = read_events(os.path.join(run_dir, "events.msgpack")).events
+    events = read_events(run_log(run_dir)).events
     write = EXPORTERS[args.format]
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
@@ -124,4 +119,12 @@ def cmd_compare(args) -> int:
 def cmd_suite(args) -> int:
     from raybench.suite import run_suite
 
-    return run_suite(args.suite, out=args.out, address=args.address, quick=args.quick, console=_console())
+    return run_suite(args.suite, out=args.out, address=args.address, quick=args.quick, console=_console(),
+                     replay=args.replay)
+
+
+def cmd_dashboard(args) -> int:
+    from raybench.dashboard import serve
+
+    serve(args.path, host=args.host, port=args.port, token=args.token)
+    return 0

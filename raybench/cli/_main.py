@@ -1,4 +1,4 @@
-"""`raybench`: run, validate, report, export, compare and suite. User errors are one line and exit 2."""
+"""`raybench`: run, validate, report, export, compare, suite, audit and dashboard. User errors are one line and exit 2."""
 
 from __future__ import annotations
 
@@ -62,11 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--metric", default="val_accuracy", help="with --curves: the metric's name")
     rp.add_argument("--mode", choices=["max", "min"], default="max", help="with --curves: the metric's mode")
 
+    au = sub.add_parser("audit", help="every stop of a run: what it saved and whether it was right")
+    au.add_argument("run_dir", metavar="RUN_DIR")
+    au.add_argument("--against", metavar="FULL_RUN", help="a full run of the same configs (e.g. an unpruned grid)")
+
     s = sub.add_parser("suite", help="run a suite of experiments (one run directory per variant)")
     s.add_argument("suite", metavar="SUITE")
     s.add_argument("--out", help="suite directory (default: runs/suites/NAME)")
     s.add_argument("--address", help="Ray cluster to join")
     s.add_argument("--quick", action="store_true", help="run the suite's quick variant")
+    s.add_argument("--replay", metavar="GRID_RUN", help="replay every variant over a full grid run's curves "
+                                                        "(pruner and sampler suites) instead of training")
+
+    d = sub.add_parser("dashboard", help="a live, read-only web view of a run or a folder of runs")
+    d.add_argument("path", metavar="PATH", help="a run directory or a folder of them (e.g. runs/)")
+    d.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    d.add_argument("--port", type=int, default=8266, help="port (default: 8266)")
+    d.add_argument("--token", help="require this token on every request (needed for a --host other than "
+                                   "loopback; default: $RAYBENCH_DASHBOARD_TOKEN)")
     return p
 
 
@@ -79,6 +92,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from raybench.cli._replay import cmd_replay
 
             return cmd_replay(args) or 0
+        if args.command == "audit":
+            from raybench.cli._audit import cmd_audit
+
+            return cmd_audit(args) or 0
         return getattr(_commands, f"cmd_{args.command}")(args) or 0
     except RaybenchError as e:
         print(f"raybench: error: {e}", file=sys.stderr)

@@ -92,8 +92,9 @@ def format_error(path: str, err: ValidationError, node: Optional[yaml.Node]) -> 
     """The first schema error as one line: file, line, field, value, and what to do."""
     e = err.errors()[0]
     loc = [p for p in e["loc"] if not (isinstance(p, str) and p in {"choice", "uniform", "loguniform", "int",
-                                                                     "grid", "random", "tpe", "none", "median",
-                                                                     "percentile", "asha"})]
+                                                                     "grid", "random", "tpe", "optuna", "none",
+                                                                     "median", "percentile", "asha", "hyperband",
+                                                                     "learning_curve"})]
     field = ".".join(str(p) for p in loc) or "(top level)"
     line = _line_of(node, loc)
     where = f"{path}:{line}" if line else path

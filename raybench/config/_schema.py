@@ -111,7 +111,7 @@ class TPESamplerSpec(_Strict):
     gamma: float = Field(0.1, gt=0, lt=1)
     n_ei_candidates: int = Field(24, ge=1)
     constant_liar: bool = True
-    multivariate: bool = Field(False, description="joint kernels over all parameters instead of one per parameter")
+    multivariate: bool = Field(True, description="joint kernels over all parameters instead of one per parameter")
     warm_start: list[str] = Field(default_factory=list,
                                   description="directories of earlier runs whose finished trials seed the model")
 
@@ -151,11 +151,22 @@ SamplerSpec = Annotated[Union[GridSamplerSpec, RandomSamplerSpec, TPESamplerSpec
 Progress = Literal["epoch", "time_s", "energy_j"]
 
 
-class NoPrunerSpec(_Strict):
+class GuardSpec(_Strict):
+    protected_trials: int = Field(0, ge=0, description="trials spread over the space that are never stopped")
+    min_value: Optional[float] = Field(None, description="stop a trial whose value is worse than this after warmup")
+    warmup: float = Field(0, ge=0, description="min_value applies from this progress on")
+    patience: int = Field(1, ge=1, description="stop only at the P-th consecutive report that would stop")
+
+
+class _PrunerSpec(_Strict):
+    guard: Optional[GuardSpec] = None
+
+
+class NoPrunerSpec(_PrunerSpec):
     type: Literal["none"]
 
 
-class MedianPrunerSpec(_Strict):
+class MedianPrunerSpec(_PrunerSpec):
     type: Literal["median"]
     progress: Progress = "epoch"
     warmup: float = Field(1, ge=0, description="no stop before this much progress")
@@ -168,23 +179,58 @@ class PercentilePrunerSpec(MedianPrunerSpec):
     percentile: float = Field(25.0, gt=0, lt=100)
 
 
-class ASHAPrunerSpec(_Strict):
+class ASHAPrunerSpec(_PrunerSpec):
     type: Literal["asha"]
     progress: Progress = "epoch"
     grace_period: float = Field(1, gt=0)
     reduction_factor: float = Field(3, gt=1)
     max_t: float = Field(100, gt=0)
     brackets: int = Field(1, ge=1)
+    variant: Literal["stopping", "promotion"] = "stopping"
+    order: Literal["value", "value_per_joule"] = Field("value", description="promotion order (variant promotion)")
 
     @model_validator(mode="after")
     def _grace(self) -> ASHAPrunerSpec:
         if self.grace_period > self.max_t:
             raise ValueError(f"grace_period must be <= max_t, got {self.grace_period} > {self.max_t}")
+        if self.variant == "stopping" and self.order != "value":
+            raise ValueError(f"order {self.order} needs variant: promotion (stopping ASHA promotes nothing)")
+        if self.variant == "promotion" and self.brackets != 1:
+            raise ValueError(f"variant promotion has one bracket, got brackets {self.brackets}; drop brackets")
         return self
 
 
+class HyperbandPrunerSpec(_PrunerSpec):
+    type: Literal["hyperband"]
+    progress: Progress = "epoch"
+    min_resource: float = Field(1, gt=0)
+    max_resource: Optional[float] = Field(None, gt=0, description="default task.epochs with progress epoch")
+    reduction_factor: float = Field(3, gt=1)
+
+    @model_validator(mode="after")
+    def _resources(self) -> HyperbandPrunerSpec:
+        if self.max_resource is not None and self.min_resource > self.max_resource:
+            raise ValueError(f"min_resource must be <= max_resource, got {self.min_resource} > {self.max_resource}")
+        return self
+
+
+CurveFamily = Literal["pow3", "exp3", "log_power", "janoschek"]
+
+
+class LearningCurvePrunerSpec(_PrunerSpec):
+    type: Literal["learning_curve"]
+    progress: Progress = "epoch"
+    max_t: Optional[float] = Field(None, gt=0, description="default task.epochs with progress epoch")
+    min_probability: float = Field(0.05, gt=0, lt=1)
+    margin: float = Field(0, ge=0)
+    families: list[CurveFamily] = Field(default_factory=lambda: ["pow3", "exp3", "log_power", "janoschek"],
+                                        min_length=1)
+
+
 PrunerSpec = Annotated[
-    Union[NoPrunerSpec, MedianPrunerSpec, PercentilePrunerSpec, ASHAPrunerSpec], Field(discriminator="type")
+    Union[NoPrunerSpec, MedianPrunerSpec, PercentilePrunerSpec, ASHAPrunerSpec, HyperbandPrunerSpec,
+          LearningCurvePrunerSpec],
+    Field(discriminator="type"),
 ]
 
 
@@ -220,6 +266,10 @@ class TaskSpec(_Strict):
 class MetricSpec(_Strict):
     name: str = "val_accuracy"
     mode: Literal["max", "min"] = "max"
+
+
+# Objectives the runtime measures for every trial; a workload never reports them (docs/config.md).
+MEASURED_OBJECTIVES = ("energy_j", "energy_with_idle_j", "time_s", "cost", "co2e_g")
 
 
 class WorkersSpec(_Strict):
@@ -260,16 +310,21 @@ class EnergySpec(_Strict):
 
 
 class CostSpec(_Strict):
+    """Defaults and their sources: docs/metrics.md ("Defaults")."""
+
     currency: str = "USD"
     cpu_hour: float = Field(0.0316, ge=0)
     gb_hour: float = Field(0.0042, ge=0)
     gpu_hour: float = Field(2.93, ge=0)
-    tpu_hour: float = Field(1.35, ge=0)
+    tpu_hour: float = Field(1.20, ge=0)
 
 
 class CarbonSpec(_Strict):
-    g_per_kwh: float = Field(475.0, ge=0)
-    pue: float = Field(1.58, ge=1)
+    """Defaults and their sources: docs/metrics.md ("Defaults")."""
+
+    g_per_kwh: float = Field(475.0, ge=0, description="grid intensity, grams per kWh of `gas`")
+    gas: Literal["CO2", "CO2e"] = Field("CO2", description="what g_per_kwh counts: the IEA default is CO2 only")
+    pue: float = Field(1.58, ge=1, description="multiplies the measured component energy (CPU, DRAM, GPU)")
 
 
 class CheckpointSpec(_Strict):
@@ -281,7 +336,8 @@ class ExperimentConfig(_Strict):
     name: str = Field(min_length=1)
     seed: int = 0
     task: TaskSpec = Field(default_factory=TaskSpec)
-    metric: MetricSpec = Field(default_factory=MetricSpec)
+    metric: MetricSpec = Field(default_factory=MetricSpec, description="the reported metric pruners judge")
+    objectives: list[MetricSpec] = Field(default_factory=list, description="several objectives; [] for one")
     search_space: dict[str, ParamSpec] = Field(min_length=1)
     sampler: SamplerSpec = Field(default_factory=lambda: GridSamplerSpec(type="grid"))
     pruner: PrunerSpec = Field(default_factory=lambda: NoPrunerSpec(type="none"))
@@ -297,6 +353,55 @@ class ExperimentConfig(_Strict):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_list(cls, data: Any) -> Any:
+        """`metric: [{name, mode}, ...]` means several objectives: `metric` becomes the one pruners judge
+        (pruner.objective, else the first objective a workload reports) and `objectives` keeps the list."""
+        if not isinstance(data, dict) or not isinstance(data.get("metric"), list):
+            return data
+        if "objectives" in data:
+            raise ValueError("give the objectives once: as a list under metric, or as objectives")
+        objectives = data["metric"]
+        if not objectives or not all(isinstance(o, dict) for o in objectives):
+            raise ValueError("metric as a list needs at least one {name: ..., mode: max|min} entry")
+        pruner = dict(data.get("pruner") or {}) if isinstance(data.get("pruner"), dict) else data.get("pruner")
+        judged = pruner.pop("objective", None) if isinstance(pruner, dict) else None
+        reported = [o for o in objectives if o.get("name") not in MEASURED_OBJECTIVES]
+        if judged is not None:
+            match = [o for o in objectives if o.get("name") == judged]
+            if not match:
+                raise ValueError(f"pruner.objective {judged!r} is not one of the metric list's names")
+            metric = match[0]
+        elif reported:
+            metric = reported[0]
+        else:
+            raise ValueError("the metric list needs one metric the workload reports (e.g. val_accuracy), "
+                             f"besides the measured {', '.join(MEASURED_OBJECTIVES)}")
+        out = {**data, "metric": metric, "objectives": objectives}
+        if isinstance(pruner, dict):
+            out["pruner"] = pruner
+        return out
+
+    @model_validator(mode="after")
+    def _objectives(self) -> ExperimentConfig:
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric names must differ, got {names}")
+        if self.objectives and self.metric not in self.objectives:
+            raise ValueError(f"metric {self.metric.name!r} must be one of the objectives {names}")
+        if self.metric.name in MEASURED_OBJECTIVES:
+            raise ValueError(f"pruners judge a reported metric, not the measured {self.metric.name!r}; "
+                             "set pruner.objective to one the workload reports")
+        measured = [n for n in names if n in MEASURED_OBJECTIVES and n != "time_s"]
+        if measured and self.energy.backend == "none" and self.energy.gpu == "none":
+            raise ValueError(f"objective {measured[0]} needs energy measured; set energy.backend to auto or estimate")
+        return self
+
+    def objective_specs(self) -> list[MetricSpec]:
+        """The objectives in order: the metric list, or the one metric."""
+        return list(self.objectives) or [self.metric]
 
     @model_validator(mode="after")
     def _grid_needs_finite(self) -> ExperimentConfig:

@@ -6,7 +6,7 @@ and replay share, and the records that cross between actors."""
 import raybench.events  # noqa: F401, I001
 
 from raybench.core.mode import Mode
-from raybench.core.records import Assignment, BestTrial, Finished, WorkerShape
+from raybench.core.records import Assignment, BestTrial, Finished, Wait, WorkerShape
 from raybench.core.state import Created, Ended, ExperimentState, Judge, Span, TrialState, TrialStatus, fold
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Span",
     "TrialState",
     "TrialStatus",
+    "Wait",
     "WorkerShape",
     "fold",
 ]

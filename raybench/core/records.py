@@ -79,8 +79,16 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class Wait:
+    """No trial to hand out now, but the run is not over (paused trials may be promoted): ask again later."""
+
+    seconds: float = 0.2
+
+
+@dataclass(frozen=True)
 class Finished:
-    """A worker's word that its trial ended: ran all its epochs ("completed") or obeyed a stop ("pruned")."""
+    """A worker's word that its trial ended its turn: ran all its epochs ("completed"), obeyed a stop
+    ("pruned"), or paused at a rung of promotion ASHA ("paused")."""
 
     trial_id: int
     status: str

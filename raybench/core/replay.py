@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from raybench.config import ExperimentConfig
-from raybench.core.records import Finished
+from raybench.core.records import Finished, Wait
 from raybench.core.scheduler import SchedulerCore
 from raybench.core.state import ExperimentState, TrialStatus, fold
 from raybench.errors import UserError
 from raybench.search.decision import Action
 from raybench.search.samplers import Sampler
-from raybench.search.space import Choice, grid_values
+from raybench.search.space import grid_values
 
 REPLAYED = "replayed"
 DOMAINS = ("cpu", "dram", "gpu")
@@ -113,10 +113,11 @@ def source_from_run(run_dir: str, events: Sequence[Mapping[str, Any]], energy: O
 
 
 def _domain_j(entry: Optional[Mapping[str, Any]]) -> dict[str, float]:
+    """A summary per_trial entry's attributed joules per domain (energy_cpu_j ...; older: energy_j.cpu)."""
     if not entry:
         return dict.fromkeys(DOMAINS, 0.0)
-    inner = entry.get("energy_j") if isinstance(entry.get("energy_j"), Mapping) else entry
-    return {d: float(inner.get(d) or inner.get(f"{d}_j") or 0.0) for d in DOMAINS}
+    old = entry.get("energy_j") if isinstance(entry.get("energy_j"), Mapping) else {}
+    return {d: float(entry.get(f"energy_{d}_j") or old.get(d) or 0.0) for d in DOMAINS}
 
 
 CURVE_COLUMNS = ("epoch", "value", "seconds")
@@ -239,6 +240,11 @@ def replay(source: Source, config: ExperimentConfig, log, *, workers: int, sampl
             a = core.next_trial(w, f"replay-worker-{w}", 0, payload)
             if a is None:
                 continue
+            if isinstance(a, Wait):  # ask again once something else has happened
+                if queue:
+                    heapq.heappush(queue, (queue[0][0], order + len(queue) + workers, w, "ask", None))
+                    order += 1
+                continue
             curve = curves.get(_key(a.config))
             if curve is None:
                 raise UserError(f"the sampler asked for {a.config}, which the source did not record; replay with "
@@ -257,7 +263,13 @@ def replay(source: Source, config: ExperimentConfig, log, *, workers: int, sampl
         action = core.report(a.trial_id, step, ep.metrics, t - started)
         reports += 1
         last = step >= min(a.epochs, len(curve.epochs))
-        if action is Action.STOP or last:
+        if action is Action.PAUSE and not last:
+            if not per_epoch:
+                ran = curve.epochs[a.from_step:step]
+                joules = {d: math.fsum(e.joules[d] for e in ran) for d in DOMAINS}
+                core.energy([_sample(f"replay-worker-{w}", started, t, {a.trial_id: joules})])
+            heapq.heappush(queue, (t, order, w, "ask", Finished(a.trial_id, "paused")))
+        elif action is Action.STOP or last:
             if not per_epoch:  # the trial's joules in one sample over its span: the same attribution, fewer events
                 ran = curve.epochs[a.from_step:step]
                 joules = {d: math.fsum(e.joules[d] for e in ran) for d in DOMAINS}
@@ -293,9 +305,57 @@ def _sample(node: str, t0: float, t1: float, trials: Mapping[int, Mapping[str, f
 
 
 def check_sampler_change(source: Source, new_sampler: Mapping[str, Any]) -> None:
+    """A sampler may change only over an exhaustive grid run: it can then only ask for recorded configs."""
     if not source.full_grid():
         raise UserError("only the pruner can change when replaying this run: the sampler may choose among recorded "
                         "configs only when the source is an exhaustive grid run without pruning")
-    for name, p in source.config.space().items():
-        if not isinstance(p, Choice) and new_sampler.get("type") not in ("grid", "random", "tpe"):
-            raise UserError(f"sampler {new_sampler.get('type')!r} cannot be replayed over {name}")
+    if new_sampler.get("type") not in ("grid", "random", "tpe"):
+        raise UserError(f"sampler {new_sampler.get('type')!r} cannot be replayed; use grid, random or tpe, which "
+                        "draw from the recorded grid's values")
+
+
+def replay_config(source: Source, *, pruner: Optional[Mapping[str, Any]] = None,
+                  sampler: Optional[Mapping[str, Any]] = None, workers: Optional[int] = None,
+                  seed: Optional[int] = None, budget: Optional[Mapping[str, Any]] = None) -> ExperimentConfig:
+    """The source's config with another pruner, sampler, concurrency, seed or budget; one-line errors."""
+    from raybench.config import validate
+
+    data = source.config.to_dict()
+    data["name"] = f"{source.config.name}-replay"
+    if pruner is not None:
+        data["pruner"] = dict(pruner)
+    if sampler is not None:
+        check_sampler_change(source, sampler)
+        data["sampler"] = dict(sampler)
+    if seed is not None:
+        data["seed"] = seed
+    data["workers"] = {**data["workers"], "count": workers or source.concurrency}
+    # Recorded-order replays give every recorded config; a changed sampler keeps the budget it is given.
+    data["budget"] = {**data["budget"], **(budget or {}), **({} if sampler else {"max_trials": None})}
+    return validate(ExperimentConfig, data, "replay")
+
+
+def replay_to_dir(source: Source, config: ExperimentConfig, out_dir: str, *,
+                  sampler_changed: bool) -> tuple[ReplayResult, dict[str, Any]]:
+    """Replay into out_dir (an empty directory): its event log, then summary.json and trials.csv (returned)."""
+    from raybench.events import EVENTS_FILE, EventLog, write_run_outputs
+
+    log = EventLog.open(os.path.join(out_dir, EVENTS_FILE), buffered=True)  # a replay can be made again
+    try:
+        result = replay(source, config, log, workers=config.workers.count, sampler_changed=sampler_changed)
+    finally:
+        log.close()
+    return result, write_run_outputs(out_dir)
+
+
+def load_source(run_dir: str) -> Source:
+    """A run directory as a replay source (its log and its derived energy section)."""
+    from raybench.events import EVENTS_FILE, read_events
+    from raybench.events.derive import run_log, section_energy
+
+    run_log(run_dir)
+    events = read_events(os.path.join(run_dir, EVENTS_FILE)).events
+    source = source_from_run(run_dir, events, section_energy(events).get("energy"))
+    if not source.curves:
+        raise UserError(f"{run_dir}: no trial with a learning curve to replay")
+    return source

@@ -11,11 +11,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, Union
 
 from raybench.config import ExperimentConfig
-from raybench.core.records import Assignment, BestTrial, Finished, WorkerShape
-from raybench.core.state import Created, Effect, Ended, ExperimentState, Judge, TrialState, TrialStatus
+from raybench.core.objectives import MEASURED, measured_values, objective_values
+from raybench.core.records import Assignment, BestTrial, Finished, Wait, WorkerShape
+from raybench.core.state import (
+    Created,
+    Effect,
+    Ended,
+    ExperimentState,
+    Judge,
+    Observed,
+    Promoted,
+    TrialState,
+    TrialStatus,
+)
 from raybench.energy import EnergyLedger
 from raybench.events import make_event
 from raybench.events._types import should_sync
@@ -50,8 +61,16 @@ class SchedulerCore:
         self.space = config.space()
         self.shape = WorkerShape.of(config.workers)
         self.unit = getattr(config.pruner, "progress", "epoch")
-        self.sampler = make_sampler(config.sampler, self.space, seed=config.seed, mode=config.metric.mode)
-        self.pruner = make_pruner(config.pruner, mode=config.metric.mode, seed=config.seed)
+        self.objectives = [(o.name, o.mode) for o in config.objective_specs()]
+        # Several objectives, or a measured one: the sampler observes each trial's values once its energy is
+        # final (a trial_objectives event), not its reported metric at its end.
+        self.multi = len(self.objectives) > 1 or self.objectives[0][0] in MEASURED
+        self.sampler = make_sampler(config.sampler, self.space, seed=config.seed, mode=config.metric.mode,
+                                    objectives=self.objectives if self.multi else None)
+        self.pruner = make_pruner(config.pruner, mode=config.metric.mode, seed=config.seed,
+                                  max_t=config.task.epochs, space=self.space)
+        # Promotion ASHA pauses trials at rungs and promotes them when a worker is free.
+        self.promotes = callable(getattr(self.pruner, "next_promotion", None))
         self.budget = Budget.of(config.budget)
         self.state = ExperimentState(config.metric.name, config.metric.mode)
         self.ledger = EnergyLedger()
@@ -64,6 +83,8 @@ class SchedulerCore:
         self.last_error: Optional[str] = None
         self.lost: list[tuple[int, int]] = []     # (trial, attempt) running when a resumed run's driver died
         self.restored: Optional[dict[str, int]] = None
+        self._awaiting: dict[int, TrialState] = {}  # completed multi-objective trials whose energy is not final
+        self._restoring = False
         prior = list(prior)
         if prior:
             self._restore(prior)
@@ -82,6 +103,8 @@ class SchedulerCore:
         kind = event.get("event")
         if kind == "energy_sample":
             self.ledger.add_sample(event)
+            if self._awaiting and not self._restoring:
+                self._settle(event)
             return None
         if kind == "node_baseline":
             self.ledger.add_baseline(event)
@@ -89,12 +112,45 @@ class SchedulerCore:
         effect = self.state.apply(event)
         if isinstance(effect, Created):
             self.sampler.replay(effect.trial_id, effect.config)  # a no-op for a trial it suggested itself
+            self.pruner.register(effect.trial_id, effect.config)  # a guard picks its protected trials by config
+        elif isinstance(effect, Promoted):
+            if self._restoring:  # live, the pruner chose the promotion itself
+                self.pruner.promote(effect.trial_id)
         elif isinstance(effect, Ended):
+            if self._restoring and self.promotes and effect.trial_id in self.pruner.paused():
+                self.pruner.stop_paused(effect.trial_id)  # it was ended while paused (nothing left to promote it)
             if effect.status is TrialStatus.COMPLETED:
                 self.pruner.complete(effect.trial_id)
-            self.sampler.observe(effect.trial_id, effect.value)
+            if not self.multi:
+                self.sampler.observe(effect.trial_id, effect.value)
+            elif effect.status is TrialStatus.COMPLETED:
+                self._awaiting[effect.trial_id] = self.state.trials[effect.trial_id]
+            else:  # a pruned trial's cost is partial: it would look cheap on every energy objective
+                self.sampler.observe(effect.trial_id, None)
             self.checkpoints.pop(effect.trial_id, None)  # only a running or queued trial needs its checkpoint
+        elif isinstance(effect, Observed):
+            self._awaiting.pop(effect.trial_id, None)
+            self.sampler.observe(effect.trial_id, tuple(effect.values.get(n, math.nan) for n, _ in self.objectives))
         return effect
+
+    # ---- objective values of multi-objective runs ----------------------------------------------
+
+    def _settle(self, sample: Mapping[str, Any], *, all_: bool = False) -> None:
+        """Log the objective values of trials whose energy is now final: a sample from their node reached
+        past their end (all_: every waiting trial, at the end of a run or of a resumed log)."""
+        t1 = sample.get("t1") if sample else None
+        for tid, t in list(self._awaiting.items()):
+            if all_ or (sample.get("node_id") == t.node_id and t.ended_t is not None and t1 is not None
+                        and t1 >= t.ended_t):
+                self._awaiting.pop(tid, None)
+                self.emit("trial_objectives", trial_id=tid, values=self._values(t))
+
+    def _values(self, t: TrialState) -> dict[str, float]:
+        measured = measured_values(self.ledger.trial(t.trial_id), duration_s=t.duration_s or 0.0,
+                                   resources=self.shape.resources(), prices=self.cfg.cost.model_dump(),
+                                   carbon=self.cfg.carbon.model_dump())
+        reported = {**t.last_metrics, self.cfg.metric.name: t.final_value}
+        return objective_values([n for n, _ in self.objectives], reported, measured)
 
     def emit_event(self, event: dict[str, Any]) -> None:
         """An event made elsewhere (node joined, baseline, warnings)."""
@@ -102,10 +158,12 @@ class SchedulerCore:
 
     def _restore(self, events: list[Mapping[str, Any]]) -> None:
         """Fold a cut-off run's log; the trials that were running go back to the queue to run again."""
+        self._restoring = True
         for e in events:
             effect = self._feed(e)
             if isinstance(effect, Judge):
                 self.pruner.report(effect.trial_id, effect.progress, effect.value)  # its decision is logged
+        self._restoring = False
         st = self.state
         if st.start_t is not None:
             self.t0 = st.start_t
@@ -141,6 +199,11 @@ class SchedulerCore:
             self.emit("trial_failed", trial_id=trial_id, attempt=attempt, cause="driver_lost", final=False,
                       error=self.lost_note(trial_id))
         self.lost = []
+        warm = getattr(self.sampler, "warm_start_report", None)
+        if warm is not None and not resumed:  # what the earlier runs gave the model, said once
+            self.emit("warning", code="warm_start", message=warm.line())
+        if resumed and self._awaiting:  # completed before the driver died; their node's samples will not come
+            self._settle({}, all_=True)
 
     def lost_note(self, trial_id: int) -> str:
         """The error of a trial that ran when the driver died (a hook: a live run may continue it from a
@@ -150,13 +213,14 @@ class SchedulerCore:
     # ---- handing out work ------------------------------------------------------------------
 
     def next_trial(self, worker: int, node_id: Optional[str], pid: int,
-                   finished: Optional[Finished] = None) -> Optional[Assignment]:
-        """Record the worker's finished trial (if any) and give it the next one, or None when done."""
+                   finished: Optional[Finished] = None) -> Union[Assignment, Wait, None]:
+        """Record the worker's finished trial (if any) and give it the next one; Wait when none can start now
+        but paused trials may still be promoted; None when the run is done."""
         if finished is not None:
             self._finish(finished)
         trial = self._pick()
         if trial is None:
-            return None
+            return self._when_nothing_to_start()
         step, ckpt = self.checkpoints.get(trial.trial_id, (0, None))
         self.emit("trial_started", trial_id=trial.trial_id, attempt=trial.attempts + 1, node_id=node_id,
                   worker=worker, pid=pid, resources=self.shape.resources(), from_step=step)
@@ -165,7 +229,7 @@ class SchedulerCore:
             seed=trial_seed(self.cfg.seed, trial.trial_id), experiment_seed=self.cfg.seed,
             task=self.cfg.task.model_dump(), space=self.space, metric=self.cfg.metric.name,
             epochs=self.cfg.task.epochs, from_step=step, checkpoint=ckpt,
-            send_checkpoints=self.cfg.max_failures > 0)
+            send_checkpoints=self.cfg.max_failures > 0 or self.promotes)
 
     def _check_budget(self) -> None:
         """Stop everything once the time or energy budget is spent (the trial budget only stops new trials)."""
@@ -182,6 +246,10 @@ class SchedulerCore:
             t = st.trials[st.queue.popleft()]
             if t.status is TrialStatus.PENDING:
                 return t
+        if st.stopping is None and self.promotes:
+            promoted = self._promote()
+            if promoted is not None:
+                return promoted
         if st.stopping is not None or st.exhausted:
             return None
         cap = self.cfg.budget.max_trials
@@ -195,6 +263,38 @@ class SchedulerCore:
             return None
         self.emit("trial_created", trial_id=tid, config=config)
         return st.trials[tid]
+
+    def _promote(self) -> Optional[TrialState]:
+        """Promotion ASHA: the paused trial the pruner promotes (its reason logged), or None."""
+        paused = [t for t in self.state.trials.values() if t.status is TrialStatus.PAUSED]
+        if not paused:
+            return None
+        p = self.pruner.next_promotion(joules={t.trial_id: self._trial_j(t.trial_id) for t in paused})
+        if p is None:
+            return None
+        t = self.state.trials[p.trial_id]
+        self.emit("trial_promoted", trial_id=t.trial_id, step=t.steps, reason=p.reason.to_dict())
+        self.state.queue.remove(t.trial_id)
+        return t
+
+    def _when_nothing_to_start(self) -> Optional[Wait]:
+        """None when the run is done. Paused trials that no promotion can reach any more (nothing runs, and
+        nothing new starts) end as pruned, with the pruner's reason; while trials run, a free worker waits."""
+        st = self.state
+        paused = [t for t in st.trials.values() if t.status is TrialStatus.PAUSED]
+        if not paused:
+            return None
+        if st.running() and st.stopping is None:
+            return Wait()
+        for t in sorted(paused, key=lambda t: t.trial_id):
+            d = self.pruner.stop_paused(t.trial_id) if t.trial_id in self.pruner.paused() else None
+            reason = d.reason.to_dict() if d is not None else {"rule": "budget", "progress": float(t.steps),
+                                                                "detail": "stopped while paused: the run stops"}
+            self.emit("decision", trial_id=t.trial_id, step=t.steps, action="stop", reason=reason)
+            self.emit("trial_completed", trial_id=t.trial_id, status="pruned", steps=t.steps,
+                      final_metric=t.last_value, best_metric=t.best_value, duration_s=t.duration_s or 0.0,
+                      peak_rss_mb=t.peak_rss_mb or None)
+        return None
 
     # ---- reports and decisions -------------------------------------------------------------
 
@@ -239,6 +339,9 @@ class SchedulerCore:
             return
         if f.peak_rss_mb:
             t.peak_rss_mb = max(t.peak_rss_mb, f.peak_rss_mb)
+        if f.status == "paused":
+            self.emit("trial_paused", trial_id=t.trial_id, step=t.steps)
+            return
         status = "completed" if f.status == "completed" else "pruned"
         was_best = self.state.best()
         ckpt = self.checkpoints.get(t.trial_id, (0, None))[1]
@@ -264,7 +367,7 @@ class SchedulerCore:
                       message=f"trial {trial_id} failed after its last report ({error}); it ends {decided}")
             self._finish(Finished(trial_id, decided))
             return
-        final = not retry or t.attempts > self.cfg.max_failures or stopping is not None
+        final = not retry or t.failures + 1 > self.cfg.max_failures or stopping is not None
         self.last_error = error
         self.emit("trial_failed", trial_id=trial_id, attempt=t.attempts, error=error, cause=cause, final=final,
                   peak_rss_mb=t.peak_rss_mb or None)
@@ -303,7 +406,8 @@ class SchedulerCore:
         st = self.state
         no_more = st.stopping is not None or st.exhausted
         waiting = any(st.trials[i].status is TrialStatus.PENDING for i in st.queue)
-        return no_more and not waiting and not st.running()
+        paused = self.promotes and any(t.status is TrialStatus.PAUSED for t in st.trials.values())
+        return no_more and not waiting and not paused and not st.running()
 
     def best_trial(self) -> Optional[BestTrial]:
         """The best completed trial, whose model the final test evaluates; None when none completed."""
@@ -318,6 +422,7 @@ class SchedulerCore:
         self.emit("test_result", trial_id=trial_id, metrics=metrics)
 
     def end(self, status: str, reason: str = "") -> None:
+        self._settle({}, all_=True)  # the last samples are in: whatever still waits is as final as it gets
         self.emit("experiment_end", status=status, reason=reason)
         self.log.close()
 

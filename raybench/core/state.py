@@ -22,6 +22,7 @@ from raybench.events import _types as ev
 class TrialStatus(enum.Enum):
     PENDING = "pending"      # created, waiting for a worker (new, or queued for a retry)
     RUNNING = "running"
+    PAUSED = "paused"        # at a rung of promotion ASHA, keeping its checkpoint, waiting to be promoted
     COMPLETED = "completed"
     PRUNED = "pruned"
     FAILED = "failed"
@@ -52,6 +53,7 @@ class TrialState:
     known: bool = False
     status: TrialStatus = TrialStatus.PENDING
     attempts: int = 0
+    failures: int = 0                    # failed attempts so far (a promotion is a new attempt, not a failure)
     worker: Optional[int] = None
     node_id: Optional[str] = None
     steps: int = 0                       # the last reported step of the current attempt
@@ -71,6 +73,8 @@ class TrialState:
     cause: Optional[str] = None
     test_metrics: dict[str, Any] = field(default_factory=dict)
     spans: list[Span] = field(default_factory=list)
+    last_metrics: Mapping[str, Any] = field(default_factory=dict)  # every metric of its last report
+    objectives: Optional[dict[str, float]] = None  # final objective values of a multi-objective run
 
     @property
     def final_value(self) -> Optional[float]:
@@ -108,7 +112,22 @@ class Ended:
     value: Optional[float]
 
 
-Effect = Union[Judge, Created, Ended, None]
+@dataclass(frozen=True)
+class Observed:
+    """A multi-objective trial's final values became known (its energy is final): the sampler observes them."""
+
+    trial_id: int
+    values: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Promoted:
+    """A paused trial was promoted: on a resume, the pruner is told so again."""
+
+    trial_id: int
+
+
+Effect = Union[Judge, Created, Ended, Observed, Promoted, None]
 
 
 def _num(v: Any) -> Optional[float]:
@@ -250,7 +269,9 @@ class ExperimentState:
         if isinstance(step, int):
             trial.steps = step
             trial.max_steps = max(trial.max_steps, step)
-        value = _num((e.get("metrics") or {}).get(self.metric))
+        metrics = e.get("metrics") or {}
+        trial.last_metrics = metrics
+        value = _num(metrics.get(self.metric))
         if value is None:
             return None
         trial.last_value = value
@@ -299,7 +320,20 @@ class ExperimentState:
         self._rank(trial)
         return Ended(trial.trial_id, status, trial.last_value) if trial.known else None
 
+    def _paused(self, trial: TrialState, e: Mapping[str, Any], t: Optional[float]) -> Effect:
+        trial.status = TrialStatus.PAUSED
+        self._close_span(trial, t, "paused")
+        self._release(trial)
+        return None
+
+    def _promoted(self, trial: TrialState, e: Mapping[str, Any], t: Optional[float]) -> Effect:
+        trial.status = TrialStatus.PENDING
+        if trial.trial_id not in self.queue:
+            self.queue.appendleft(trial.trial_id)
+        return Promoted(trial.trial_id) if trial.known else None
+
     def _failed(self, trial: TrialState, e: Mapping[str, Any], t: Optional[float]) -> Effect:
+        trial.failures += 1
         trial.error, trial.cause = e.get("error"), e.get("cause")
         if _num(e.get("peak_rss_mb")):
             trial.peak_rss_mb = max(trial.peak_rss_mb, float(e["peak_rss_mb"]))
@@ -315,6 +349,10 @@ class ExperimentState:
         if trial.trial_id not in self.queue:
             self.queue.appendleft(trial.trial_id)
         return None
+
+    def _objectives(self, trial: TrialState, e: Mapping[str, Any], t: Optional[float]) -> Effect:
+        trial.objectives = dict(e.get("values") or {})
+        return Observed(trial.trial_id, trial.objectives) if trial.known else None
 
     def _test(self, trial: TrialState, e: Mapping[str, Any], t: Optional[float]) -> Effect:
         trial.test_metrics.update(e.get("metrics") or {})
@@ -345,6 +383,9 @@ _HANDLERS = {
     ev.TRIAL_COMPLETED: ExperimentState._completed,
     ev.TRIAL_FAILED: ExperimentState._failed,
     ev.TEST_RESULT: ExperimentState._test,
+    ev.TRIAL_OBJECTIVES: ExperimentState._objectives,
+    ev.TRIAL_PAUSED: ExperimentState._paused,
+    ev.TRIAL_PROMOTED: ExperimentState._promoted,
 }
 
 

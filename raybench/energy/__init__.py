@@ -18,6 +18,7 @@ from raybench.energy._types import (
     GpuReading,
     Reading,
     resolve_gpu_ids,
+    resolve_gpu_shares,
 )
 from raybench.energy.attribution import EnergyLedger, IntervalAttribution, attribute_interval
 
@@ -46,4 +47,5 @@ __all__ = [
     "probe_powercap",
     "probe_pyrapl",
     "resolve_gpu_ids",
+    "resolve_gpu_shares",
 ]

@@ -19,7 +19,7 @@ from raybench.energy import _cputime
 from raybench.energy._factory import open_cpu_backend, open_gpu_backend
 from raybench.energy._hardware import hardware_resources
 from raybench.energy._log import say_once
-from raybench.energy._tracking import PHASES, Registry, Tracked
+from raybench.energy._tracking import PHASES, GpuHistory, Registry, Tracked, consumer_payload
 from raybench.energy._types import DOMAINS, ESTIMATED, NONE, CpuBackend, GpuBackend, resolve_gpu_shares
 
 # A gap's power is taken as the previous interval's; the true power can be anywhere from idle to full
@@ -62,8 +62,7 @@ class NodeMonitor:
         self._procs = _cputime.ProcessTable()
         self._last_power_w: dict[str, float] = {}
         self._last_gpu_w: dict[int, float] = {}
-        self._gpu_hist: dict[int, tuple[float, dict[Any, float]]] = {}  # device -> (seconds, consumer weight-seconds)
-        self._past_correction_j: dict[int, float] = {}
+        self._gpu_history = GpuHistory()
         self._restart_window()
 
     @classmethod
@@ -190,7 +189,12 @@ class NodeMonitor:
         per_gpu = {i: (g1.energy_mj[i] - g0.energy_mj.get(i, 0.0)) / 1e3 for i in g1.energy_mj}
         power = {d: (c1.energy_uj.get(d, 0) - c0.energy_uj.get(d, 0)) / 1e6 / dt for d in ("cpu", "dram")}
         power["gpu"] = sum(per_gpu.values(), 0.0) / dt
-        self._last_power_w = dict(power)
+        model_idle = getattr(self.cpu, "idle_power_w", None)
+        if callable(model_idle):  # an estimated node: its idle is the model's, not what else runs right now
+            self._last_power_w = dict(power)
+            power.update(model_idle())
+        else:
+            self._last_power_w = dict(power)
         self._last_gpu_w = {i: j / dt for i, j in per_gpu.items()}
         self._restart_window()
         table = _cputime.scan() if self._reg.live else {}
@@ -255,7 +259,7 @@ class NodeMonitor:
             for item in self._reg.live.values():
                 item.cpu_s += item.tree.advance(table, kids)
             self._procs.remember(table, set().union(*(i.tree.members for i in self._reg.live.values())))
-        payload = self._consumers(items, t1, dt, per_gpu, corr)
+        payload = consumer_payload(items, self._t0, t1, per_gpu, corr, self._gpu_history)
         payload.update({
             "node_id": self.node_id, "t0": self._t0, "t1": t1, "energy_j": energy, "provenance": prov,
             "node_cpu_s": max(busy1 - self._busy0, 0.0), "node_resources": dict(self.node_resources),
@@ -278,80 +282,5 @@ class NodeMonitor:
         self._cpu0 = reads["cpu"] if "cpu" not in errors else self._try_read("cpu")
         self._gpu0 = reads["gpu"] if "gpu" not in errors else self._try_read("gpu")
         return payload
-
-    def _consumers(self, items: list[Tracked], t1: float, dt: float, per_gpu: Mapping[int, float],
-                   corr: Mapping[int, float]) -> dict[str, Any]:
-        """Per consumer: CPU seconds, seconds held, and what it reserved weighted by how long it held it."""
-        cpu: dict[Any, float] = {}
-        held: dict[Any, float] = {}
-        res_s: dict[Any, dict[str, float]] = {}  # resource-seconds
-        gpu_s: dict[Any, dict[int, float]] = {}  # share-seconds per device
-        for item in items:
-            c = item.key[1] if item.key[0] == "trial" else item.key[0]
-            h = item.held_s(self._t0, t1) if dt > 0 else 1.0
-            cpu[c] = cpu.get(c, 0.0) + item.cpu_s
-            held[c] = held.get(c, 0.0) + h
-            r = res_s.setdefault(c, dict.fromkeys(("cpus", "memory_mb", "gpus"), 0.0))
-            for k in r:
-                r[k] += item.reserved[k] * h
-            g = gpu_s.setdefault(c, {})
-            for dev, share in item.gpu_share.items():
-                g[dev] = g.get(dev, 0.0) + share * h
-        reserved, shares = {}, {}
-        for c, h in held.items():
-            hh = h if h > 0 else 1.0
-            reserved[c] = {k: v / hh for k, v in res_s[c].items()}
-            shares[c] = {dev: min(v / hh, 1.0) for dev, v in gpu_s[c].items()}
-            reserved[c]["gpu_share"] = shares[c]
-            held[c] = min(h, dt) if dt > 0 else h
-        extra = self._spread_corrections(gpu_s, dt, corr)
-        corr_past = self._past_correction_j
-        # Each device's joules by holders' share x time held, as attribution does without a baseline.
-        trial_gpu: dict[int, float] = {c: 0.0 for c, sh in shares.items() if isinstance(c, int) and sh}
-        for dev, joules in per_gpu.items():
-            w = {c: v.get(dev, 0.0) / dt if dt > 0 else shares[c].get(dev, 0.0) for c, v in gpu_s.items()}
-            denom = max(1.0, sum(w.values()))
-            for c in trial_gpu:
-                trial_gpu[c] += joules * w.get(c, 0.0) / denom
-
-        def split(m: Mapping[Any, Any], ints: bool) -> dict[Any, Any]:
-            return {c: v for c, v in m.items() if isinstance(c, int) == ints}
-
-        out = {"trial_cpu_s": split(cpu, True), "trial_gpu_j": trial_gpu, "reserved": split(reserved, True),
-               "held_s": split(held, True), "trial_gpu_extra_j": split(extra, True), "gpu_extra_j": corr_past}
-        if any(isinstance(c, str) for c in held):
-            out.update({"phase_cpu_s": split(cpu, False), "phase_reserved": split(reserved, False),
-                        "phase_held_s": split(held, False), "phase_gpu_extra_j": split(extra, False)})
-        return out
-
-    def _spread_corrections(self, gpu_s: Mapping[Any, Mapping[int, float]], dt: float,
-                            corr: Mapping[int, float]) -> dict[Any, float]:
-        """Hand each GPU's re-anchoring correction to those who held it over the period it covers."""
-        for dev in set(self._gpu_hist) | {d for g in gpu_s.values() for d in g} | set(corr):
-            secs, ws = self._gpu_hist.get(dev, (0.0, {}))
-            ws = dict(ws)
-            for c, g in gpu_s.items():
-                if g.get(dev):
-                    ws[c] = ws.get(c, 0.0) + g[dev]
-            self._gpu_hist[dev] = (secs + dt, ws)
-        extra: dict[Any, float] = {}
-        past_j: dict[int, float] = {}
-        for dev, joules in corr.items():
-            secs, ws = self._gpu_hist.pop(dev, (0.0, {}))
-            # The share of the period that is this interval stays in its energy, for its holders; the rest is
-            # handed to those who held the GPU before, by how long they held it.
-            past_s = max(secs - dt, 0.0)
-            if secs <= 0 or past_s <= 0:
-                continue
-            past_j[dev] = joules * past_s / secs
-            for c, g in gpu_s.items():
-                ws[c] = ws.get(c, 0.0) - g.get(dev, 0.0)
-            denom = max(past_s, sum(w for w in ws.values() if w > 0))
-            for c, w in ws.items():
-                if w > 1e-12:
-                    extra[c] = extra.get(c, 0.0) + past_j[dev] * w / denom
-        self._past_correction_j = past_j
-        return extra
-
 
 __all__ = ["DOMAINS", "NodeMonitor", "normalize_reserved"]

@@ -17,8 +17,9 @@ from raybench.energy.attribution import provenance_label
 
 STATUSES = ("completed", "pruned", "failed")
 # Defaults equal raybench.config's CostSpec and CarbonSpec; docs/metrics.md gives their sources.
-DEFAULT_PRICES = {"currency": "USD", "cpu_hour": 0.0316, "gb_hour": 0.0042, "gpu_hour": 2.93, "tpu_hour": 1.35}
-DEFAULT_CARBON = {"g_per_kwh": 475.0, "pue": 1.58}
+DEFAULT_PRICES = {"currency": "USD", "cpu_hour": 0.0316, "gb_hour": 0.0042, "gpu_hour": 2.93, "tpu_hour": 1.20}
+# "gas" says what g_per_kwh counts: the IEA's 475 g/kWh is CO2 only, a CO2e factor would say "CO2e".
+DEFAULT_CARBON = {"g_per_kwh": 475.0, "pue": 1.58, "gas": "CO2"}
 J_PER_KWH = 3.6e6
 
 
@@ -165,7 +166,7 @@ def experiment_metrics(
     wtt = math.fsum(v["time_s"] for v in by_reason.values())
     wtc = math.fsum(v["cost"] for v in by_reason.values())
 
-    kwh = total_j / J_PER_KWH
+    kwh = total_j / J_PER_KWH  # component energy (CPU, DRAM, GPU): PUE multiplies this, nothing else
     co2e_g = kwh * carbon["pue"] * carbon["g_per_kwh"]
     wr_w = idle_reserved_j / jct_s if jct_s > 0 else 0.0
     twh = footprint_j / 3600.0
@@ -203,7 +204,9 @@ def experiment_metrics(
             "by_resource": {k: math.fsum(c[k] for c in costs.values()) for k in ("cpu", "memory", "gpu", "tpu")},
             "prices": {k: prices[k] for k in ("cpu_hour", "gb_hour", "gpu_hour", "tpu_hour")},
         },
-        "carbon": {"kwh": kwh, "pue": carbon["pue"], "g_per_kwh": carbon["g_per_kwh"], "co2e_g": co2e_g},
+        # co2e_g keeps its name for old readers; `gas` says whether it is CO2 or CO2e (that of g_per_kwh).
+        "carbon": {"kwh": kwh, "pue": carbon["pue"], "g_per_kwh": carbon["g_per_kwh"], "co2e_g": co2e_g,
+                   "gas": carbon.get("gas", "CO2")},
         "provenance": {**prov, "energy": energy_label},
         "provenance_j": {d: dict(v) for d, v in (provenance_j or {}).items()},
         # The same figures under the names basht uses (definitions in docs/metrics.md).

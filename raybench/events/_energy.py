@@ -9,6 +9,7 @@ place per-trial energy figures are read from, for summary.json's per_trial and f
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -124,6 +125,8 @@ def section_energy(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[
     columns = trial_energy(events, ledger)
     per_trial = [{**t, **columns.get(t["trial_id"], {})} for t in m.pop("trials")]
     check = ledger.accounting_check()
+    # Seconds of node time the samples cover (summed over nodes): the average power per domain is J / this.
+    sampled_s = math.fsum(max(float(e["t1"]) - float(e["t0"]), 0.0) for e in samples)
     carbon = m.pop("carbon")
     prov = m.pop("provenance")
     if ESTIMATED in ledger.provenance().values() or "mixed" in ledger.provenance().values():
@@ -141,6 +144,8 @@ def section_energy(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[
         "accounting_check": check,
         "balance": check,  # the old name; report/html.py still reads it
         "by_domain_j": ledger.total_by_domain(),
+        "sampled_s": sampled_s,
+        "avg_node_power_w": {d: (j / sampled_s if sampled_s > 0 else None) for d, j in ledger.total_by_domain().items()},
         "provenance": prov,
         "provenance_j": m.pop("provenance_j"),
         "per_trial": per_trial,

@@ -9,6 +9,7 @@ from typing import Any, Optional, Union
 
 from raybench.core.state import ExperimentState, fold
 from raybench.events import _types as ev
+from raybench.events._energy import jct_and_wall_s
 from raybench.events._reader import Damage
 from raybench.events._trials import TRIAL_STATES, TrialRow, derive_trials, is_number
 from raybench.events.export import jsonable
@@ -60,9 +61,9 @@ def _segments(events: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, An
 
 
 def section_run(f: RunFacts) -> dict[str, Any]:
-    """Identity, status and job completion time. jct_s is wall time from the first experiment_start to the
-    last experiment_end, or to the last event when the log ends without one (status "unfinished");
-    active_s leaves out the gaps between an interruption and its resume."""
+    """Identity, status and job completion time. jct_s runs from the first trial's start to the last trial's
+    end; wall_s from the first experiment_start to the last experiment_end, or to the last event when the log
+    ends without one (status "unfinished"); active_s leaves out the gaps between an interruption and its resume."""
     segs = _segments(f.events)
     times = [t for t in map(_t, f.events) if t is not None]
     first = segs[0][0] if segs else {}
@@ -76,7 +77,9 @@ def section_run(f: RunFacts) -> dict[str, Any]:
         "end_reason": last_end.get("reason") if last_end is not None else None,
         "started_t": start_t,
         "ended_t": end_t,
-        "jct_s": (end_t - start_t) if start_t is not None and end_t is not None else 0.0,
+        # jct_s: the first trial's start to the last trial's end (docs/metrics.md); wall_s: the whole log.
+        "jct_s": jct_and_wall_s(f.events, f.rows)[0],
+        "wall_s": (end_t - start_t) if start_t is not None and end_t is not None else 0.0,
         "active_s": sum(max(0.0, end - (_t(s) or end)) for s, _, end in segs),
         "resumes": max(0, len(segs) - 1),
         "concurrency": {
@@ -158,9 +161,73 @@ def section_notes(f: RunFacts) -> dict[str, Any]:
     return {"budget": budget, "warnings": dict(warnings), "nodes": len(nodes), "events": len(f.events)}
 
 
+def section_pareto(f: RunFacts) -> dict[str, Any]:
+    """Several objectives: the non-dominated completed trials and their hypervolume against the reference
+    point of raybench.search.pareto (each objective's worst value moved out by 10% of its range)."""
+    start = next((e for e in f.events if e.get("event") == ev.EXPERIMENT_START), None)
+    specs = ((start or {}).get("config") or {}).get("objectives") or []
+    if not specs:
+        return {"pareto": None}
+    from raybench.search.pareto import hypervolume, pareto_front, reference_point
+
+    names = [str(o["name"]) for o in specs]
+    modes = [str(o.get("mode", "max")) for o in specs]
+    done = [t for t in f.state.trials.values() if t.status.value == "completed" and t.objectives
+            and all(is_number(t.objectives.get(n)) for n in names)]
+    if not done:
+        return {"pareto": {"objectives": [{"name": n, "mode": m} for n, m in zip(names, modes)], "trials": [],
+                           "hypervolume": None, "reference": None, "n_candidates": 0}}
+    points = [[float(t.objectives[n]) for n in names] for t in done]
+    front = [done[i] for i in pareto_front(points, modes)]
+    ref = [float(x) for x in reference_point(points, modes)]
+    return {"pareto": {
+        "objectives": [{"name": n, "mode": m} for n, m in zip(names, modes)],
+        "trials": [{"trial_id": t.trial_id, "values": {n: float(t.objectives[n]) for n in names}}
+                   for t in sorted(front, key=lambda t: t.trial_id)],
+        "hypervolume": hypervolume([[float(t.objectives[n]) for n in names] for t in front], modes, ref),
+        "reference": ref,
+        "reference_rule": "per objective, its worst value among the completed trials moved outward by 10% of "
+                          "their range (raybench.search.pareto)",
+        "n_candidates": len(done),
+    }}
+
+
 SECTIONS: tuple[Callable[[RunFacts], dict[str, Any]], ...] = (
-    section_run, section_trials, section_best, section_anytime, section_decisions, section_notes,
+    section_run, section_trials, section_best, section_anytime, section_decisions, section_notes, section_pareto,
 )
+
+
+def per_trial_active_j(entry: Mapping[str, Any]) -> Optional[float]:
+    """A summary energy.per_trial entry's active joules (cpu + dram + gpu): "energy_j" as a number, or the
+    older layouts ("total_j", or {"energy_j": {"total": ...}})."""
+    e = entry.get("energy_j")
+    if is_number(e):
+        return float(e)
+    if isinstance(e, Mapping) and is_number(e.get("total")):
+        return float(e["total"])
+    return float(entry["total_j"]) if is_number(entry.get("total_j")) else None
+
+
+NEAR_BEST = 0.01  # "within 1 point": one percentage point of an accuracy-like metric
+
+
+def cheapest_near_best(state: ExperimentState, per_trial: Sequence[Mapping[str, Any]],
+                       within: float = NEAR_BEST) -> Optional[dict[str, Any]]:
+    """The completed trial with the fewest attributed active joules among those whose final value is within
+    `within` of the best trial's, or None without a best or per-trial energy."""
+    best = state.best_value()
+    if best is None or not per_trial:
+        return None
+    joules = {int(p["trial_id"]): per_trial_active_j(p) for p in per_trial if "trial_id" in p}
+    near = [t for t in state.trials.values() if t.status.value == "completed" and is_number(t.final_value)
+            and abs(t.final_value - best) <= within + 1e-12 and is_number(joules.get(t.trial_id))]
+    if not near:
+        return None
+    t = min(near, key=lambda t: (joules[t.trial_id], t.trial_id))
+    best_trial = state.best()
+    return {"trial_id": t.trial_id, "value": t.final_value, "energy_j": joules[t.trial_id], "within": within,
+            "best_trial_id": best_trial.trial_id if best_trial else None,
+            "best_energy_j": joules.get(best_trial.trial_id) if best_trial else None}
 
 
 def run_facts(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None,

@@ -15,7 +15,7 @@ from raybench.core.state import ExperimentState, TrialState, TrialStatus, fold
 from raybench.events._atomic import atomic_write_text
 from raybench.events.export import cell
 
-TRIAL_STATES = ("completed", "pruned", "failed", "running", "pending")
+TRIAL_STATES = ("completed", "pruned", "failed", "running", "paused", "pending")
 
 
 @dataclass(frozen=True)
@@ -93,22 +93,30 @@ def _param_cell(value: Any) -> Any:
     return json.dumps(value, sort_keys=True) if isinstance(value, (Mapping, list, tuple)) else value
 
 
-def trials_csv_text(rows: Sequence[TrialRow]) -> str:
-    """trials.csv as text: fixed columns, test metrics, stop and failure columns, then `param.<name>`."""
+def trials_csv_text(rows: Sequence[TrialRow], energy: Optional[Mapping[int, Mapping[str, Any]]] = None) -> str:
+    """trials.csv as text: fixed columns, the trial's energy (raybench.events._energy.trial_energy: the same
+    figures as summary.json's per_trial), test metrics, stop and failure columns, then `param.<name>`."""
+    from raybench.events._energy import TRIAL_ENERGY_COLUMNS
+
+    energy = energy or {}
     tests = sorted({_test_column(k) for r in rows for k in r.test_metrics})
     params = sorted({k for r in rows for k in r.config})
-    cols = [*_TRIAL_COLUMNS, *tests, *_TAIL_COLUMNS, *(f"param.{p}" for p in params)]
+    ranged = any("energy_j_low" in e for e in energy.values())
+    e_cols = [c for c in TRIAL_ENERGY_COLUMNS if ranged or c not in ("energy_j_low", "energy_j_high")] if energy else []
+    cols = [*_TRIAL_COLUMNS, *e_cols, *tests, *_TAIL_COLUMNS, *(f"param.{p}" for p in params)]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(cols)
     for r in rows:
         values = {c: getattr(r, c) for c in (*_TRIAL_COLUMNS, *_TAIL_COLUMNS)}
+        values.update(energy.get(r.trial_id, {}))
         values.update((_test_column(k), v) for k, v in r.test_metrics.items())
         values.update((f"param.{k}", _param_cell(v)) for k, v in r.config.items())
         writer.writerow([cell(values.get(c)) for c in cols])
     return buf.getvalue()
 
 
-def write_trials_csv(rows: Sequence[TrialRow], path: Union[str, os.PathLike]) -> None:
+def write_trials_csv(rows: Sequence[TrialRow], path: Union[str, os.PathLike],
+                     energy: Optional[Mapping[int, Mapping[str, Any]]] = None) -> None:
     """Write trials.csv atomically (temporary file, fsync, rename)."""
-    atomic_write_text(path, trials_csv_text(rows))
+    atomic_write_text(path, trials_csv_text(rows, energy))

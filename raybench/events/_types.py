@@ -19,6 +19,9 @@ REPORT = "report"
 DECISION = "decision"
 TRIAL_COMPLETED = "trial_completed"
 TRIAL_FAILED = "trial_failed"
+TRIAL_OBJECTIVES = "trial_objectives"
+TRIAL_PAUSED = "trial_paused"
+TRIAL_PROMOTED = "trial_promoted"
 ENERGY_SAMPLE = "energy_sample"
 TEST_RESULT = "test_result"
 WARNING = "warning"
@@ -38,6 +41,9 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     DECISION: ("trial_id", "step", "action", "reason"),
     TRIAL_COMPLETED: ("trial_id", "status", "steps", "final_metric", "best_metric", "duration_s", "peak_rss_mb"),
     TRIAL_FAILED: ("trial_id", "attempt", "error", "cause", "final"),
+    TRIAL_OBJECTIVES: ("trial_id", "values"),
+    TRIAL_PAUSED: ("trial_id", "step"),
+    TRIAL_PROMOTED: ("trial_id", "step", "reason"),
     ENERGY_SAMPLE: (
         "node_id", "t0", "t1", "energy_j", "provenance", "node_cpu_s", "trial_cpu_s", "trial_gpu_j",
         "reserved", "node_resources",
@@ -57,7 +63,7 @@ HIGH_RATE_EVENTS: frozenset[str] = frozenset({REPORT, DECISION, ENERGY_SAMPLE, W
 TRIAL_STATUSES = ("completed", "pruned")
 FAILURE_CAUSES = ("error", "actor_died", "node_lost", "oom", "memory_limit", "driver_lost")
 END_STATUSES = ("completed", "budget", "interrupted", "failed")
-ACTIONS = ("continue", "stop")
+ACTIONS = ("continue", "pause", "stop")
 BUDGET_KINDS = ("trials", "time_s", "energy_j")
 
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

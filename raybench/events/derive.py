@@ -11,7 +11,7 @@ from typing import Any, Union
 from raybench.core.state import fold
 from raybench.errors import RunDirError
 from raybench.events._atomic import atomic_write_text
-from raybench.events._energy import section_energy
+from raybench.events._energy import section_energy, trial_energy
 from raybench.events._reader import read_events
 from raybench.events._summary import (
     BEST_BASIS,
@@ -19,6 +19,7 @@ from raybench.events._summary import (
     SUMMARY_SCHEMA,
     RunFacts,
     Section,
+    cheapest_near_best,
     derive_summary,
     run_facts,
 )
@@ -54,12 +55,14 @@ def run_log(run_dir: Union[str, os.PathLike]) -> Path:
     """RUN_DIR/events.msgpack, or a one-line RunDirError saying what is wrong with the run directory."""
     d = Path(run_dir)
     log = d / EVENTS_FILE
+    if not d.exists():
+        raise RunDirError(f"{d}: no such run directory (it does not exist); pass the --out of an earlier run")
     if not d.is_dir():
-        raise RunDirError(f"run directory {d} does not exist; check the path")
+        raise RunDirError(f"{d}: not a directory; pass a run directory")
     if not log.is_file():
-        raise RunDirError(f"{d} has no {EVENTS_FILE}; is it a run directory?")
+        raise RunDirError(f"{d}: no {EVENTS_FILE} here; is it a raybench run directory?")
     if not os.access(log, os.R_OK):
-        raise RunDirError(f"cannot read {log}; check its permissions")
+        raise RunDirError(f"{log}: not readable; fix its permissions")
     return log
 
 
@@ -74,9 +77,11 @@ def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Secti
     state = fold(read.events)
     rows = derive_trials(state)
     energy = section_energy(read.events, rows)
-    summary = derive_summary(read.events, damage=read.damage, extra=[energy, *extra], rows=rows, state=state)
+    near = cheapest_near_best(state, ((energy.get("energy") or {}).get("per_trial") or []))
+    summary = derive_summary(read.events, damage=read.damage, extra=[energy, {"cheapest_near_best": near}, *extra],
+                             rows=rows, state=state)
     try:
-        atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows))
+        atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows, trial_energy(read.events)))
         atomic_write_text(d / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False) + "\n")
     except OSError as e:
         raise RunDirError(f"cannot write the run outputs in {d}: {e.strerror or e}; check free space and permissions") from e

@@ -99,6 +99,8 @@ def sample_events(*, ended: bool = False, t0: float = T0) -> list[dict[str, Any]
     decide(0, 22.01, 3, 0.85, False)
     emit("trial_completed", 22.1, trial_id=0, status="completed", steps=3, final_metric=0.85, best_metric=0.86,
          duration_s=18.1, peak_rss_mb=402.5)
+    # Logged once the energy sample covering the trial's end has come (a run with several objectives only).
+    emit("trial_objectives", 22.5, trial_id=0, values={"val_accuracy": 0.85, "energy_j": 41.0})
     emit("test_result", 23.0, trial_id=0, metrics={"test_accuracy": 0.84, "test_loss": 0.41})
     start(3, 23.1, "n-head")
     emit("trial_failed", 24.0, trial_id=3, attempt=1, error="worker exceeded its memory limit of 2048 MB",
@@ -116,6 +118,11 @@ def sample_events(*, ended: bool = False, t0: float = T0) -> list[dict[str, Any]
     emit("test_result", 31.0, trial_id=2, metrics={"test_accuracy": 0.89, "test_loss": 0.33})
     report(4, 32.0, 1, 0.75, 5.8)
     decide(4, 32.01, 1, 0.75, False)
+    if ended:  # promotion ASHA's two events: trial 4 pauses at its rung, is promoted, and runs on from epoch 1
+        emit("trial_paused", 32.02, trial_id=4, step=1)
+        emit("trial_promoted", 32.03, trial_id=4, step=1,
+             reason=_reason("asha", 1, 0.75, 0.3, "promoted from rung 1 (epoch 1) to rung 2 (epoch 3)"))
+        start(4, 32.04, "n-head", attempt=2, from_step=1)
     if ended:
         emit("budget_exhausted", 33.0, kind="time_s", limit=33.0, value=33.0)
         emit("experiment_end", 33.5, status="budget", reason="time budget of 33 s used up")

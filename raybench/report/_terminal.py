@@ -22,6 +22,14 @@ def _energy(summary: dict[str, Any]) -> dict[str, Any]:
     return summary.get("energy") or {}
 
 
+def _range(d: dict[str, Any], key: str, unit: str) -> str:
+    """" (low–high unit, estimated)" where the figure is (partly) estimated, else ""."""
+    lo, hi = d.get(f"{key}_low"), d.get(f"{key}_high")
+    if lo is None or hi is None:
+        return ""
+    return f" (range {lo:.4g}–{hi:.4g}{unit}, estimated)"
+
+
 def print_summary(summary: dict[str, Any], *, console: Console, run_dir: Optional[str] = None) -> None:
     """The summary table at the end of `raybench run` and from `raybench report`."""
     trials = summary.get("trials", {})
@@ -43,12 +51,14 @@ def print_summary(summary: dict[str, Any], *, console: Console, run_dir: Optiona
     if e:
         prov = e.get("provenance", {})
         prov_s = ", ".join(f"{k} {v}" for k, v in prov.items() if v and v != "none")
-        t.add_row("energy", f"{_num(e.get('total_j'), '.4g', ' J')}  ({prov_s})")
+        t.add_row("energy", f"{_num(e.get('total_j'), '.4g', ' J')}{_range(e, 'total_j', ' J')}  ({prov_s})")
         b = e.get("buckets", {})
         if b:
             t.add_row("  buckets", ", ".join(f"{k} {_num(v, '.4g', ' J')}" for k, v in b.items()))
-        if e.get("balance") is not None:
-            t.add_row("  balance", _num(e.get("balance", {}).get("rel_error"), ".2e") + " relative error")
+        check = e.get("accounting_check", e.get("balance"))  # "balance" in summaries written before the rename
+        if check is not None:
+            t.add_row("  accounting check", _num(check.get("rel_error"), ".2e")
+                      + " (buckets vs total: bookkeeping, not accuracy)")
         w = e.get("waste", {})
         if w:
             t.add_row("waste", f"{_num(w.get('energy_j'), '.4g', ' J')} ({_num(w.get('energy_fraction'), '.1%')})"
@@ -57,7 +67,23 @@ def print_summary(summary: dict[str, Any], *, console: Console, run_dir: Optiona
             t.add_row("cost", f"{e['cost']['total']:.4g} {e['cost']['currency']} (reserved resource-hours x prices)")
         if e.get("carbon"):
             c = e["carbon"]
-            t.add_row("carbon", f"{c['co2e_g']:.4g} g CO2e ({c['g_per_kwh']:g} g/kWh, PUE {c['pue']:g})")
+            gas = c.get("gas", "CO2e")
+            t.add_row("carbon", f"{c['co2e_g']:.4g} g {gas}{_range(c, 'co2e_g', ' g')} ({c['g_per_kwh']:g} g/kWh, "
+                                f"PUE {c['pue']:g})")
+    near = summary.get("cheapest_near_best")
+    if near and near.get("trial_id") != near.get("best_trial_id"):
+        t.add_row("cheapest near best", f"#{near['trial_id']}  val {_num(near.get('value'))} for "
+                                        f"{_num(near.get('energy_j'), '.4g', ' J')} (best: "
+                                        f"{_num(near.get('best_energy_j'), '.4g', ' J')}), within "
+                                        f"{near.get('within', 0.01):g} of the best")
+    elif near:
+        t.add_row("cheapest near best", f"the best trial #{near['trial_id']} is also the cheapest within "
+                                        f"{near.get('within', 0.01):g} of it")
+    pareto = summary.get("pareto")
+    if pareto and pareto.get("trials"):
+        names = ", ".join(f"{o['name']} ({o['mode']})" for o in pareto["objectives"])
+        t.add_row("pareto front", f"{len(pareto['trials'])} of {pareto['n_candidates']} completed trials on {names}; "
+                                  f"hypervolume {_num(pareto.get('hypervolume'), '.4g')}")
     dmg = summary.get("damage")
     if dmg:
         t.add_row("[red]log damage[/]", f"{len(dmg)} damaged region(s) skipped; see summary.json")
@@ -85,7 +111,8 @@ _COLUMNS = (
     ("failed", lambda s: s.get("trials", {}).get("failed")),
     ("best val", lambda s: _num((s.get("best") or {}).get("val_metric"))),
     ("test acc", lambda s: _num((s.get("best") or {}).get("test_accuracy"), ".4f")),
-    ("energy J", lambda s: _num(_energy(s).get("total_j"), ".4g")),
+    ("energy J", lambda s: _num(_energy(s).get("total_j"), ".4g") + _range(_energy(s), "total_j", "").replace(
+        ", estimated", "")),
     ("provenance", _provenance),
     ("trial W", lambda s: _num(_energy(s).get("avg_trial_power_w"), ".3g")),
     ("waste J", lambda s: _num(_energy(s).get("waste", {}).get("energy_j"), ".4g")),

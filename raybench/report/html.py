@@ -139,7 +139,10 @@ def _energy_section(energy: Mapping[str, Any]) -> list[tuple[str, Any]]:
         prov_s = f"{prov['energy']}: {parts}" if prov.get("energy") else parts
     else:
         prov_s = fmt(prov)
-    rows.append(("energy", f"{fmt(pick('total_j'), '.4g', ' J')}  ({prov_s or 'provenance unknown'})"))
+    low, high = pick("total_j_low"), pick("total_j_high")
+    rng = f", estimated range {fmt(low, '.4g')} to {fmt(high, '.4g', ' J')}" if low is not None and high is not None \
+        and low != high else ""
+    rows.append(("energy", f"{fmt(pick('total_j'), '.4g', ' J')}  ({prov_s or 'provenance unknown'}{rng})"))
     buckets = pick("buckets")
     if not isinstance(buckets, Mapping):
         buckets = {k: pick(k) for k in ("trials_j", "idle_reserved_j", "unattributed_j") if pick(k) is not None}
@@ -150,10 +153,10 @@ def _energy_section(energy: Mapping[str, Any]) -> list[tuple[str, Any]]:
         if buckets.get("unattributed_idle_j") is not None:
             text += f" (of which unreserved idle {fmt(buckets['unattributed_idle_j'], '.4g', ' J')})"
         rows.append(("energy buckets", text))
-    balance = pick("balance")
-    if isinstance(balance, Mapping) and balance.get("rel_error") is not None:
-        rows.append(("energy balance", f"{fmt(balance['rel_error'], '.2e')} relative error of trials + idle reserved "
-                                       "+ unattributed against the measured total"))
+    check = pick("accounting_check", "balance")  # "balance" in summaries written before the rename
+    if isinstance(check, Mapping) and check.get("rel_error") is not None:
+        rows.append(("accounting check", f"{fmt(check['rel_error'], '.2e')}: the buckets add up to the total "
+                                         "(an identity, not a measure of accuracy)"))
     waste = pick("waste")
     if isinstance(waste, Mapping):
         rows.append(("waste", f"{fmt(waste.get('energy_j'), '.4g', ' J')} ({fmt(waste.get('energy_fraction'), '.1%')}), "
@@ -167,7 +170,11 @@ def _energy_section(energy: Mapping[str, Any]) -> list[tuple[str, Any]]:
     if isinstance(carbon, Mapping):
         extra = (f" ({fmt(carbon.get('g_per_kwh'), 'g')} g/kWh, PUE {fmt(carbon.get('pue'), 'g')})"
                  if carbon.get("g_per_kwh") is not None else "")
-        rows.append(("carbon", fmt(carbon.get("co2e_g"), ".4g", " g CO2e") + extra))
+        gas = str(carbon.get("gas") or "CO2e")
+        c_rng = (f", range {fmt(carbon.get('co2e_g_low'), '.4g')} to {fmt(carbon.get('co2e_g_high'), '.4g')}"
+                 if carbon.get("co2e_g_low") is not None and carbon.get("co2e_g_low") != carbon.get("co2e_g_high")
+                 else "")
+        rows.append(("carbon", fmt(carbon.get("co2e_g"), ".4g", f" g {gas}") + extra + c_rng))
     elif carbon is not None:
         rows.append(("carbon", fmt(carbon, ".4g", " g CO2e")))
     return rows
@@ -256,6 +263,27 @@ def trials_table(run: RunData, plots: PlotSet) -> str:
     return table(headers, rows, table_id="trials")
 
 
+def audit_table(run: RunData) -> str:
+    """The audit's rows and totals (RUN_DIR/audit.json, or the audit of the log without --against)."""
+    from raybench.report.plots import run_audit
+
+    a = run_audit(run)
+    if not a or not a.get("rows"):
+        return '<p class="note">No stop to audit: the pruner stopped no trial.</p>'
+    rows = [[r["trial_id"], r["step"], r["rule"] + (" (protected, would stop)" if r.get("counterfactual") else ""),
+             r.get("value"), r.get("probability") if r.get("probability") is not None else r.get("cutoff"),
+             r.get("saved_s"), r.get("saved_j"), r.get("would_have_final"),
+             None if r.get("wrong") is None else ("yes" if r["wrong"] else "no")] for r in a["rows"]]
+    t = a.get("totals") or {}
+    iv = t.get("wrong_rate_interval")
+    rate = (f"{t['wrong_rate']:.1%} of {t['known']} stops whose final is known (95% interval {iv[0]:.1%} to "
+            f"{iv[1]:.1%})") if t.get("wrong_rate") is not None else "unknown (no stopped trial's full curve is known)"
+    note = (f'<p class="note">{t.get("stops", 0)} stops saved {fmt(t.get("saved_j"))} J and {fmt(t.get("saved_s"))} s '
+            f"({esc(a.get('basis', 'estimated'))}); wrong stops: {esc(rate)}; regret {esc(fmt(t.get('regret')))}.</p>")
+    return note + table(["trial", "step", "rule", "value", "cutoff or P", "saved s", "saved J (est.)", "would have",
+                         "wrong"], rows, table_id="audit-table")
+
+
 def _section(sid: str, title: str, *parts: str) -> str:
     return f'<section id="{sid}"><h2>{esc(title)}</h2>{"".join(parts)}</section>'
 
@@ -271,13 +299,16 @@ def render_report(run: RunData, plots: PlotSet) -> str:
         _section("energy", "Energy per trial", figure(plots, "energy_per_trial")),
         _section("pruning", "Pruning", figure(plots, "pruning_timeline"), "<h3>Every stop decision</h3>",
                  stops_table(run)),
+        _section("audit", "Audit of the stops", figure(plots, "audit"), audit_table(run)),
         _section("params", "Stopped configurations", figure(plots, "stopped_params")),
+        _section("pareto", "Pareto front", figure(plots, "pareto")),
         _section("power", "Node power", figure(plots, "node_power")),
         _section("trials", "Trials", trials_table(run, plots)),
     ]
     nav = "".join(f'<a href="#{sid}">{label}</a>' for sid, label in (
         ("summary", "Summary"), ("anytime", "Anytime"), ("energy", "Energy"), ("pruning", "Pruning"),
-        ("params", "Configurations"), ("power", "Power"), ("trials", "Trials")))
+        ("audit", "Audit"), ("params", "Configurations"), ("pareto", "Pareto"), ("power", "Power"),
+        ("trials", "Trials")))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'

@@ -96,8 +96,8 @@ class EnergyFleet:
                 raise HardwareError(evs[0]["error"])
             known = node in self.measured
             for ev in evs:
-                if known and ev.get("event") == "node_joined":
-                    continue  # a replacement on a node the log knows
+                if known and (ev.get("event") == "node_joined" or ev.get("code") == "energy"):
+                    continue  # a replacement on a node the log knows: its join and one-time notices are logged
                 if ev.get("event") == "warning" and not known:
                     self.say(f"[yellow]energy:[/] {ev['message']}")
                 self.scheduler.emit_event.remote(ev)

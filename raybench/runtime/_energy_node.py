@@ -82,7 +82,10 @@ class EnergyNode:
         self.spec = EnergySpec.model_validate(spec)
         self.resources = resources
         self._notices = _Notices()
-        logging.getLogger("raybench.energy").addHandler(self._notices)
+        energy_log = logging.getLogger("raybench.energy")
+        energy_log.addHandler(self._notices)
+        if energy_log.getEffectiveLevel() > logging.INFO:  # notes such as which TDP the estimator used are INFO
+            energy_log.setLevel(logging.INFO)
         self.error: Optional[str] = None
         self.monitor = None
         try:
@@ -109,9 +112,14 @@ class EnergyNode:
         events = [self._event("node_joined", node_id=self.node_id, host=self.host, resources=self.resources,
                               hardware=dict(self.monitor.node_resources))]
         if self.spec.baseline_s > 0:
-            with self._lock:
-                payload = self.monitor.measure_baseline(self.spec.baseline_s)
-            events.append(self._event("node_baseline", **payload))
+            try:
+                with self._lock:
+                    payload = self.monitor.measure_baseline(self.spec.baseline_s)
+                events.append(self._event("node_baseline", **payload))
+            except Exception as e:  # a read error while idle: go on without a baseline (all energy dynamic)
+                events.append(self._event("warning", code="energy_gap", node_id=self.node_id, message=(
+                    f"{self.host}: the idle baseline could not be measured ({type(e).__name__}: {e}); "
+                    "this node's energy is attributed without one")))
         return events + self._drain_notices()
 
     def start(self, scheduler) -> None:

@@ -10,7 +10,7 @@ import time
 import traceback
 from typing import Optional
 
-from raybench.core.records import Assignment, BestTrial, Finished, WorkerShape
+from raybench.core.records import Assignment, BestTrial, Finished, Wait, WorkerShape
 from raybench.runtime._energy_node import track_trial, trial_warm, untrack_trial
 from raybench.runtime._names import energy_actor_name
 from raybench.runtime._watchdog import MemoryWatchdog
@@ -75,6 +75,10 @@ class TrialWorker:
             assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, finished))
             if assignment is None:
                 return done
+            if isinstance(assignment, Wait):  # paused trials may be promoted once running ones reach a rung
+                finished = None
+                time.sleep(assignment.seconds)
+                continue
             finished = self._run_trial(scheduler, assignment)
             done += 1
 
@@ -109,6 +113,9 @@ class TrialWorker:
                                                          self.watchdog.peak_mb))
                 if action is Action.STOP and not last:
                     status = "pruned"
+                    break
+                if action is Action.PAUSE and not last:  # its checkpoint went with the report
+                    status = "paused"
                     break
         except Exception as exc:  # a trial's own error fails the trial, never the worker
             scheduler.trial_error.remote(tid, one_line(exc), "error")

@@ -25,7 +25,8 @@ class Action(enum.IntEnum):
 
 # Fields added after the first log format: to_dict() leaves them out at their defaults, so the reasons of the
 # older rules keep their exact shape in the event log, and from_dict() fills them back in.
-_OPTIONAL = ("probability", "predicted", "interval_low", "interval_high", "families", "guard", "score")
+_OPTIONAL = ("probability", "predicted", "interval_low", "interval_high", "families", "guard", "overridden",
+             "score")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Reason:
     interval_low, interval_high: learning_curve: the 90 % interval of that prediction (low <= high).
     families: learning_curve: the curve families fitted, best weight first.
     guard: the guardrail that shaped the decision: "protected", "patience" or "min_value"; None without one.
+    overridden: the action ("stop" or "pause") the wrapped rule decided where a guard turned it into continue.
     score: promotion ASHA: the promotion priority (the value, or expected improvement per joule).
     """
 
@@ -63,16 +65,19 @@ class Reason:
     interval_high: Optional[float] = None
     families: tuple[str, ...] = ()
     guard: Optional[str] = None
+    overridden: Optional[str] = None
     score: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (families as a list); the optional fields only where they are set."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name in _OPTIONAL and (v is None or v == ()):
-                continue
-            out[f.name] = list(v) if isinstance(v, tuple) else v
+        # Spelled out rather than dataclasses.fields(): this runs once per report, on the scheduler's hot path.
+        out: dict[str, Any] = {"rule": self.rule, "progress": self.progress, "unit": self.unit, "value": self.value,
+                               "cutoff": self.cutoff, "n_peers": self.n_peers, "rung": self.rung,
+                               "detail": self.detail}
+        for name in _OPTIONAL:
+            v = getattr(self, name)
+            if v is not None and v != ():
+                out[name] = list(v) if isinstance(v, tuple) else v
         return out
 
     @classmethod

@@ -41,8 +41,12 @@ def to_losses(points: Sequence[Sequence[float]] | np.ndarray, modes: Sequence[st
 
 def dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a[i] dominates b[j], as an (len(a), len(b)) bool matrix, for loss rows."""
-    no_worse = np.all(a[:, None, :] <= b[None, :, :], axis=2)
-    better = np.any(a[:, None, :] < b[None, :, :], axis=2)
+    # One objective at a time: (len(a), len(b)) booleans, never a third axis of objectives.
+    no_worse = np.ones((len(a), len(b)), dtype=bool)
+    better = np.zeros((len(a), len(b)), dtype=bool)
+    for j in range(a.shape[1]):
+        no_worse &= a[:, None, j] <= b[None, :, j]
+        better |= a[:, None, j] < b[None, :, j]
     return no_worse & better
 
 

@@ -23,18 +23,33 @@ from raybench.suite._table import DONE, aggregate, median_of, print_table, run_r
 PLOTS_DIR = "plots"
 
 
+# Factors a replay can vary: what decides, not what runs (resources, the space or the task need real runs).
+REPLAYABLE = frozenset({"pruner", "sampler", "budget.max_trials", "seed"})
+
+
 def run_suite(path: str, *, out: Optional[str] = None, address: Optional[str] = None, quick: bool = False,
-              console: Optional[Console] = None, progress: bool = True) -> int:
+              console: Optional[Console] = None, progress: bool = True, replay: Optional[str] = None) -> int:
     """Run (or resume) the suite in path into out (default runs/suites/NAME, NAME-quick for --quick).
 
+    replay: a full grid run whose recorded curves every variant replays (S-Pru, S-Sam) instead of training.
     Returns the exit code: 0, 1 when a run failed with an error, 130 when interrupted. A bad suite file or
     output directory raises a one-line UserError before anything runs or is written.
     """
     console = console or Console()
     suite = load_suite(path, quick=quick)
-    out = out or os.path.join("runs", "suites", suite.name + ("-quick" if quick else ""))
+    out = out or os.path.join("runs", "suites", suite.name + ("-quick" if quick else "") + ("-replay" if replay else ""))
     if os.path.exists(out) and not os.path.isdir(out):
         raise RunDirError(f"{out} exists and is not a directory; choose another --out")
+    if replay is not None:
+        other = sorted(set(suite.factor) - REPLAYABLE)
+        if other:
+            raise UserError(f"suite {suite.name} varies {', '.join(other)}: a replay can vary only "
+                            f"{', '.join(sorted(REPLAYABLE))}; run it without --replay")
+        from raybench.core.replay import load_source
+
+        source = load_source(replay)
+        os.makedirs(out, exist_ok=True)
+        return _Runner(suite, out, address, console, progress, check_resources=False, source=source).run()
     from raybench.runtime import _cluster as cl
 
     conn = cl.connect(address)  # once: every run of the suite joins this connection
@@ -44,8 +59,9 @@ def run_suite(path: str, *, out: Optional[str] = None, address: Optional[str] = 
 
 class _Runner:
     def __init__(self, suite: Suite, out: str, address: Optional[str], console: Console, progress: bool, *,
-                 check_resources: bool) -> None:
+                 check_resources: bool, source: Any = None) -> None:
         self.suite, self.out, self.address = suite, out, address
+        self.source = source  # a replay source: every variant replays its curves
         self.console, self.progress, self.check_resources = console, progress, check_resources
         self.rows: list[dict[str, Any]] = []
         self.conv: Optional[Convergence] = None
@@ -103,10 +119,13 @@ class _Runner:
         if skip:
             self.console.print(f"{head}: [yellow]skipped[/]: {escape(skip)}")
             return run_row(v, None, run_dir=None, status="skipped", note=skip)
-        self.console.print(f"{head} -> {escape(run_dir)}")
+        self.console.print(f"{head} -> {escape(run_dir)}" + (" (replayed)" if self.source is not None else ""))
         try:
-            summary = run_experiment(v.config, run_dir, address=self.address, progress=self.progress,
-                                     console=self.console)
+            if self.source is not None:
+                summary = self._replay(v, run_dir)
+            else:
+                summary = run_experiment(v.config, run_dir, address=self.address, progress=self.progress,
+                                         console=self.console)
         except ResourceError as e:
             self.console.print(f"  [yellow]skipped[/]: {escape(str(e))}")
             return run_row(v, None, run_dir=None, status="skipped", note=str(e))
@@ -118,6 +137,18 @@ class _Runner:
         row = run_row(v, summary, run_dir=run_dir, status=summary.get("status", "unfinished"))
         self.console.print("  " + escape(_one_line(row)))
         return row
+
+    def _replay(self, v: Variant, run_dir: str) -> dict[str, Any]:
+        """The variant's pruner, sampler, trial budget and seed over the source's recorded curves."""
+        from raybench.core.replay import replay_config, replay_to_dir
+
+        src = self.source.config
+        sampler = v.config.sampler.model_dump()
+        changed = sampler != src.sampler.model_dump()
+        config = replay_config(self.source, pruner=v.config.pruner.model_dump(), sampler=sampler if changed else None,
+                               seed=v.seed, budget={"max_trials": v.config.budget.max_trials} if changed else None)
+        os.makedirs(run_dir, exist_ok=True)
+        return replay_to_dir(self.source, config, run_dir, sampler_changed=changed)[1]
 
     def _position(self, v: Variant) -> int:
         return self.suite.variants.index(v) + 1
@@ -173,10 +204,10 @@ def finished_summary(run_dir: str, v: Variant) -> Optional[dict[str, Any]]:
         return None
     if not isinstance(summary, dict) or summary.get("status") not in DONE:
         return None
-    from raybench.events import read_events
+    from raybench.events import EVENTS_FILE, read_events
 
     try:
-        events = read_events(os.path.join(run_dir, "events.msgpack")).events
+        events = read_events(os.path.join(run_dir, EVENTS_FILE)).events
     except RaybenchError:
         return None
     start = next((e for e in events if e.get("event") == "experiment_start"), None)

@@ -65,7 +65,7 @@ def test_good_config_maps_to_algorithm_params(tmp_path):
      ["low must be < high", "search_space.x"]),
     ("name: t\nsearch_space: {x: {type: choice, values: [1]}}\nworkers: {cpus: -1}\n", ["workers.cpus", "-1"]),
     ("name: t\nsearch_space: {x: {type: choice, values: [1]}}\nsampler: {type: bayes}\n", ["sampler", "bayes"]),
-    ("name: t\nsearch_space: {x: {type: choice, values: [1]}}\npruner: {type: hyperband}\n", ["pruner", "hyperband"]),
+    ("name: t\nsearch_space: {x: {type: choice, values: [1]}}\npruner: {type: bohb}\n", ["pruner", "hyperband"]),
     ("name: t\nsearch_space: {x: {type: uniform, low: 0, high: 1}}\n", ["grid", "search_space.x", "random or tpe"]),
     ("name: t\nsearch_space: {x: {type: choice, values: [1]}}\ntask: {epochs: many}\n", ["task.epochs", "many"]),
     ("name: t\nsearch_space:\n  x: {type: choice, values: [1]\n", ["bad YAML", "line"]),

@@ -126,3 +126,24 @@ def test_reads_this_machine():
     est = EstimateBackend()
     a, b = est.read(), est.read()
     assert b.energy_uj["cpu"] >= a.energy_uj["cpu"] >= 0
+
+
+def test_an_estimated_nodes_baseline_is_the_models_idle_not_what_else_runs_then():
+    # On a shared machine the CPU is busy with other work while the baseline is taken; measuring it would make
+    # that work "idle" and leave the trials no dynamic energy at all.
+    from raybench.energy import NodeMonitor
+    from raybench.energy.backends import NullGpus
+
+    node = Node(cpus=4)
+    est = make(node, cpu_tdp_w=100.0, cpu_idle_fraction=0.3, dimms=2, dram_w_per_dimm=3.0)
+    mon = NodeMonitor(est, NullGpus(), node_id="n")
+    real_read = est.read
+
+    def busy_read():
+        node.run(0.1, 0.9)  # 90% busy with someone else's work during the baseline
+        return real_read()
+
+    est.read = busy_read
+    base = mon.measure_baseline(0.05, step_s=0.01)
+    assert base["power_w"]["cpu"] == pytest.approx(30.0)  # TDP x idle fraction, not 93 W
+    assert base["power_w"]["dram"] == pytest.approx(6.0)

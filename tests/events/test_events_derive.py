@@ -70,9 +70,13 @@ def test_failed_then_waiting_for_retry_is_pending():
 def test_summary_of_an_unfinished_run():
     s = derive_summary(sample_events())
     assert s["status"] == "unfinished" and s["end_reason"] is None
-    assert s["jct_s"] == pytest.approx(32.01)
-    assert s["trials"] == {"total": 6, "completed": 2, "pruned": 1, "failed": 1, "running": 1, "pending": 1,
-                           "failed_attempts": 3, "retried": 2}
+    assert s["wall_s"] == pytest.approx(32.01)
+    rows = derive_trials(sample_events())  # JCT: the first trial's start to the last trial's end
+    first = min(r.started_t for r in rows if r.started_t is not None)
+    last = max(r.ended_t for r in rows if r.ended_t is not None)
+    assert s["jct_s"] == pytest.approx(last - first) and s["jct_s"] < s["wall_s"]
+    assert s["trials"] == {"total": 6, "completed": 2, "pruned": 1, "failed": 1, "running": 1, "paused": 0,
+                           "pending": 1, "failed_attempts": 3, "retried": 2}
     assert s["concurrency"] == {"requested": 4, "effective": 2}
     assert s["metric"] == {"name": "val_accuracy", "mode": "max"}
     best = s["best"]
@@ -89,14 +93,14 @@ def test_summary_of_an_unfinished_run():
 def test_summary_of_an_ended_run():
     s = derive_summary(sample_events(ended=True))
     assert (s["status"], s["end_reason"]) == ("budget", "time budget of 33 s used up")
-    assert s["jct_s"] == pytest.approx(33.5)
+    assert s["wall_s"] == pytest.approx(33.5)
     assert s["budget"] == {"kind": "time_s", "limit": 33.0, "value": 33.0}
 
 
 def test_summary_of_a_resumed_run():
     s = derive_summary(_resumed())
     assert s["status"] == "completed" and s["resumes"] == 1
-    assert s["jct_s"] == pytest.approx(150.0)
+    assert s["wall_s"] == pytest.approx(150.0)
     assert s["active_s"] == pytest.approx(32.01 + 50.0)
     assert s["concurrency"]["effective"] == 3
     assert s["trials"]["completed"] == 4 and s["trials"]["running"] == 0

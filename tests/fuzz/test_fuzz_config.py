@@ -98,7 +98,8 @@ TYPED_SECTIONS: dict[tuple, tuple[str, type]] = {  # sections picked by `type`
     ("pruner", "median"): ("median", schema.MedianPrunerSpec),
     ("pruner", "percentile"): ("percentile", schema.PercentilePrunerSpec),
 }
-SAMPLERS, PRUNERS = {"grid", "random", "tpe"}, {"none", "median", "percentile", "asha"}
+SAMPLERS = {"grid", "random", "tpe", "optuna"}
+PRUNERS = {"none", "median", "percentile", "asha", "hyperband", "learning_curve"}
 PARAM_TYPES = {"choice", "uniform", "loguniform", "int"}
 
 

@@ -59,7 +59,8 @@ def test_report_is_one_self_contained_file(rich_run: Path, hostile_text: tuple[s
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page.lower()
     imgs = _imgs(page)
-    assert len(imgs) == 6 == len(list((rich_run / "plots").glob("*.png")))
+    # The six of every run with energy and a stop, and the audit of that stop (no Pareto plot: one objective).
+    assert len(imgs) == 7 == len(list((rich_run / "plots").glob("*.png")))
     for tag in imgs:
         src = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', tag)
         assert src, tag[:80]
@@ -69,7 +70,7 @@ def test_report_is_one_self_contained_file(rich_run: Path, hostile_text: tuple[s
     # Nothing outside the file is referenced: no src/href but data: URIs and in-page anchors.
     for attr in re.findall(r'\b(?:src|href)="([^"]*)"', page):
         assert attr.startswith(("data:", "#")), attr
-    for table_id in ("summary-table", "stops", "trials"):
+    for table_id in ("summary-table", "stops", "audit-table", "trials"):
         assert f'<table id="{table_id}"' in page
     for text in hostile_text:
         assert text not in page and html.escape(text, quote=True) in page
@@ -80,7 +81,7 @@ def test_report_without_energy_says_so(bare_run: Path) -> None:
     assert "not measured: the log has no energy samples" in page
     assert page.count("Not drawn: the log has no energy samples, so best-so-far is plotted against time only.") == 1
     assert "Not drawn: the log has no energy samples." in page  # node power
-    assert len(_imgs(page)) == 3
+    assert len(_imgs(page)) == 4  # anytime, pruning timeline, stopped configs, audit of the stop
 
 
 SIMPLE_ENERGY = {
@@ -332,7 +333,7 @@ def test_report_renders_in_chromium(browser: Browser, rich_run: Path, hostile_te
     session = browser.open(report.as_uri())
     facts = browser.evaluate(session, PAGE_FACTS)
 
-    assert len(facts["images"]) == 6
+    assert len(facts["images"]) == 7
     for img in facts["images"]:
         assert img["src"] == "data:image/png;base64,", img
         assert img["complete"] and img["w"] > 300 and img["h"] > 150, img
@@ -342,7 +343,9 @@ def test_report_renders_in_chromium(browser: Browser, rich_run: Path, hostile_te
     assert facts["tables"]["trials"] == 6
     assert facts["scripts"] == 0
     assert facts["sections"] == ["Summary", "Anytime performance", "Energy per trial", "Pruning",
-                                 "Stopped configurations", "Node power", "Trials"]
+                                 "Audit of the stops", "Stopped configurations", "Pareto front", "Node power",
+                                 "Trials"]
+    assert facts["tables"]["audit-table"] == 2  # both stops of the sample run were the pruner's
     for text in hostile_text:
         assert text in facts["text"]  # shown as the literal text the user wrote
     assert screenshot_colors(browser, session) > 200

@@ -25,6 +25,7 @@ from raybench.report.plots import (
 from raybench.report.plots._energy import energy_at, provenance_kind
 
 NO_ENERGY = {"anytime_energy", "energy_per_trial", "node_power"}
+ONE_OBJECTIVE = {"pareto"}  # these runs have one objective: no Pareto front
 
 
 def check_png(path: str | Path) -> tuple[int, int]:
@@ -43,8 +44,8 @@ def check_png(path: str | Path) -> tuple[int, int]:
 def test_every_plot_is_a_valid_png(fixture: str, request: pytest.FixtureRequest) -> None:
     run_dir = request.getfixturevalue(fixture)
     plots = write_plots(run_dir)
-    assert [p.name for p in plots.plots] == list(PLOT_NAMES)
-    assert plots.notes == {}
+    assert [p.name for p in plots.plots] == [n for n in PLOT_NAMES if n not in ONE_OBJECTIVE]
+    assert set(plots.notes) == ONE_OBJECTIVE
     for p in plots.plots:
         assert Path(p.path).parent == run_dir / "plots"
         check_png(p.path)
@@ -59,8 +60,8 @@ def test_the_same_log_draws_the_same_bytes(rich_run: Path, tmp_path: Path) -> No
 
 def test_run_without_energy_draws_the_time_plots_and_says_why_not_the_others(bare_run: Path) -> None:
     plots = write_plots(bare_run)
-    assert {p.name for p in plots.plots} == set(PLOT_NAMES) - NO_ENERGY
-    assert set(plots.notes) == NO_ENERGY
+    assert {p.name for p in plots.plots} == set(PLOT_NAMES) - NO_ENERGY - ONE_OBJECTIVE
+    assert set(plots.notes) == NO_ENERGY | ONE_OBJECTIVE
     assert "no energy samples" in plots.notes["anytime_energy"]
     assert plots.energy is None and plots.provenance == "none"
     for p in plots.plots:

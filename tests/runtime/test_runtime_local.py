@@ -53,8 +53,9 @@ def test_energy_buckets_add_up_to_the_node_total(local_ray, tmp_path):
     e = summary["energy"]
     b = e["buckets"]
     assert b["total_j"] > 0
-    assert abs(b["trials_j"] + b["idle_reserved_j"] + b["unattributed_j"] - b["total_j"]) <= 1e-6 * b["total_j"]
-    assert e["balance"]["rel_error"] < 1e-9
+    parts = b["trials_j"] + b["idle_reserved_j"] + b["startup_j"] + b["final_test_j"] + b["unattributed_j"]
+    assert abs(parts - b["total_j"]) <= 1e-6 * b["total_j"]
+    assert e["accounting_check"]["rel_error"] < 1e-9
     assert e["provenance"]["cpu"] == "estimated"  # no RAPL here: it must say so
     assert b["trials_j"] > 0
     samples = [x for x in events_of(tmp_path / "r") if x["event"] == "energy_sample"]

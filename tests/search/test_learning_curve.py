@@ -136,6 +136,16 @@ def test_mode_min_fits_the_negated_curve_and_words_it_the_other_way() -> None:
     assert f"P(final < {r.cutoff:.6g})" in r.detail
 
 
+def test_time_progress_from_zero_is_left_out_of_the_fit() -> None:
+    p = LearningCurvePruner(unit="time_s", max_t=100)
+    p.report(0, 1.0, 0.99)
+    decisions = [p.report(1, t, v) for t, v in zip((0.0, 5.0, 10.0, 15.0, 20.0, 25.0), (0.1, 0.3, 0.4, 0.45, 0.5, 0.52))]
+    # Five reports, but the one at 0 s has no place on the log scale: four points fit nothing yet.
+    assert decisions[4].reason.detail == "continued at 20 s: no curve family could be fitted"
+    assert decisions[5].reason.probability is not None and decisions[5].reason.unit == "time_s"
+    assert "at 100 s from" in decisions[5].reason.detail
+
+
 def test_non_finite_values_stop_at_once() -> None:
     p = LearningCurvePruner(max_t=27)
     assert p.report(0, 1, math.nan).reason.detail == "stopped at epoch 1: value nan is not finite"
@@ -165,3 +175,16 @@ def test_reason_round_trips_through_msgpack() -> None:
 def test_rejects_bad_options(options: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         LearningCurvePruner(**options)
+
+
+def test_bench_script_plays_a_small_grid() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_learning_curve.py"
+    spec = importlib.util.spec_from_file_location("bench_learning_curve", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    curves = bench._curves(2, seed=0)
+    wall, cpu, fitted, ran = bench.play(LearningCurvePruner(max_t=27), curves)
+    assert len(curves) == 4 and len(wall) == len(cpu) == sum(ran) and fitted

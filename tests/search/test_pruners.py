@@ -31,7 +31,7 @@ from raybench.search.pruners._stats import percentile_of_sorted, unit_hash
 def test_public_api_is_exactly_all() -> None:
     public = {name for name in dir(pruners) if not name.startswith("_")}
     assert set(pruners.__all__) == public - {"annotations"}
-    assert sorted(PRUNERS) == ["asha", "median", "none", "percentile"]
+    assert sorted(PRUNERS) == ["asha", "hyperband", "learning_curve", "median", "none", "percentile"]
 
 
 # ---- numerics ---------------------------------------------------------------------------------------------
@@ -292,12 +292,13 @@ def test_make_pruner_from_dicts_and_its_errors() -> None:
     spec = {"type": "asha", "max_t": 27, "brackets": 2, "seed": 9}
     assert make_pruner(spec, mode="max", seed=1).bracket_of(3) == ASHAPruner(max_t=27, brackets=2, seed=9).bracket_of(3)
     assert spec["type"] == "asha"  # not consumed
-    with pytest.raises(ValueError, match="unknown pruner 'hyperband'; valid: asha, median, none, percentile"):
-        make_pruner({"type": "hyperband"}, mode="max")
+    with pytest.raises(ValueError, match="unknown pruner 'bohb'; valid: asha, hyperband, learning_curve, median, "
+                                         "none, percentile"):
+        make_pruner({"type": "bohb"}, mode="max")
     with pytest.raises(ValueError, match="pruner spec needs a 'type' key"):
         make_pruner({"grace_period": 1}, mode="max")
-    with pytest.raises(ValueError, match="pruner 'median' has no option 'percentile'; valid: min_peers, progress, "
-                                         "startup_trials, warmup"):
+    with pytest.raises(ValueError, match="pruner 'median' has no option 'percentile'; valid: guard, min_peers, "
+                                         "progress, startup_trials, warmup"):
         make_pruner({"type": "median", "percentile": 20}, mode="max")
     with pytest.raises(ValueError, match="mode must be 'max' or 'min', got 'up'"):
         make_pruner({"type": "none"}, mode="up")
@@ -464,3 +465,62 @@ def test_complete_frees_per_trial_state_but_not_what_peers_are_compared_with() -
     median.report(0, 1, 0.5)
     median.complete(0)
     assert median.report(1, 1, 0.4).stop and median.report(2, 1, 0.6).reason.n_peers == 2
+
+
+# ---- make_pruner: the new rules, asha's variant and the guard ----------------------------------------------
+
+def test_make_pruner_builds_the_new_rules_from_schema_specs() -> None:
+    from raybench.config._schema import GuardSpec, HyperbandPrunerSpec, LearningCurvePrunerSpec
+    from raybench.search import space as sp
+    from raybench.search.pruners import GuardedPruner, PromotionASHAPruner
+
+    hb = make_pruner(HyperbandPrunerSpec(type="hyperband"), mode="max", seed=4, max_t=27)
+    assert type(hb) is HyperbandPruner and hb.n_brackets == 4
+    assert [hb.bracket_of(i) for i in range(50)] == [HyperbandPruner(max_resource=27, seed=4).bracket_of(i)
+                                                      for i in range(50)]
+    lc = make_pruner(LearningCurvePrunerSpec(type="learning_curve", families=["pow3"]), mode="min", max_t=27)
+    assert type(lc) is LearningCurvePruner and lc.min_points == 5 and lc.mode == "min"
+    promo = make_pruner(ASHAPrunerSpec(type="asha", variant="promotion", order="value_per_joule", max_t=9),
+                        mode="max")
+    assert type(promo) is PromotionASHAPruner and promo.order == "value_per_joule"
+    assert type(make_pruner(ASHAPrunerSpec(type="asha", max_t=9), mode="max")) is ASHAPruner
+    spec = MedianPrunerSpec(type="median", guard=GuardSpec(protected_trials=1, patience=2))
+    guarded = make_pruner(spec, mode="max", space={"x": sp.Uniform(0, 1)})
+    assert type(guarded) is GuardedPruner and type(guarded.inner) is MedianPruner
+    guarded.register(0, {"x": 0.3})
+    assert guarded.protected == {0}
+
+
+@pytest.mark.parametrize(("spec", "kwargs", "match"), [
+    ({"type": "learning_curve", "progress": "time_s"}, {"max_t": 27},
+     "pruner 'learning_curve' with progress time_s needs max_t: the progress of a whole trial$"),
+    ({"type": "hyperband"}, {}, r"pruner 'hyperband' with progress epoch needs max_resource: the progress of a "
+                                r"whole trial \(default task.epochs with progress epoch\)"),
+    ({"type": "asha", "variant": "both"}, {}, "asha variant must be 'stopping' or 'promotion', got 'both'"),
+    ({"type": "asha", "order": "value_per_joule"}, {}, "asha order 'value_per_joule' needs variant: promotion"),
+    ({"type": "asha", "variant": "promotion", "brackets": 2}, {}, "asha variant promotion has one bracket, got "
+                                                                   "brackets 2"),
+    ({"type": "none", "guard": {"patience": 2, "grace": 1}}, {}, "pruner guard has no option 'grace'; valid: "
+                                                                  "protected_trials, min_value, warmup, patience"),
+    ({"type": "none", "guard": {"protected_trials": 2}}, {}, "guard protected_trials needs the search space"),
+])
+def test_make_pruner_errors_for_the_new_rules(spec: dict, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make_pruner(spec, mode="max", **kwargs)
+
+
+def test_the_schema_checks_the_new_pruner_sections() -> None:
+    from pydantic import ValidationError
+
+    from raybench.config._schema import HyperbandPrunerSpec, LearningCurvePrunerSpec
+
+    with pytest.raises(ValidationError, match="order value_per_joule needs variant: promotion"):
+        ASHAPrunerSpec(type="asha", order="value_per_joule")
+    with pytest.raises(ValidationError, match="variant promotion has one bracket, got brackets 3"):
+        ASHAPrunerSpec(type="asha", variant="promotion", brackets=3, max_t=27)
+    with pytest.raises(ValidationError, match="min_resource must be <= max_resource, got 9.0 > 3.0"):
+        HyperbandPrunerSpec(type="hyperband", min_resource=9, max_resource=3)
+    with pytest.raises(ValidationError, match="families"):
+        LearningCurvePrunerSpec(type="learning_curve", families=["weibull"])
+    with pytest.raises(ValidationError, match="patience"):
+        MedianPrunerSpec(type="median", guard={"patience": 0})

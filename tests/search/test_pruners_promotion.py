@@ -125,6 +125,18 @@ def test_stop_paused_ends_a_trial_that_can_no_longer_be_promoted() -> None:
     assert p.promote(0).reason.detail.endswith("out of turn")
 
 
+def test_a_trial_paused_at_its_last_epoch_can_complete() -> None:
+    # max_t 9 but the trials run 3 epochs: rung 3 is not the last, and the runtime completes the trial there.
+    p = PromotionASHAPruner(grace_period=1, reduction_factor=3, max_t=9)
+    for t in range(3):
+        p.report(t, 1, 0.5 + t / 10)
+    assert p.next_promotion().trial_id == 2
+    p.report(2, 2, 0.8)
+    assert p.report(2, 3, 0.9).pause
+    p.complete(2)
+    assert p.paused() == {0: 1, 1: 1} and p.rungs()[3] == {2: 0.9} and p.n_completed == 1
+
+
 def test_non_finite_values_stop_without_being_recorded() -> None:
     p = PromotionASHAPruner(grace_period=1, reduction_factor=3, max_t=9)
     assert p.report(0, 1, math.nan).stop

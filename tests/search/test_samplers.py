@@ -66,8 +66,8 @@ FACTORIES = {
     "tpe": lambda space, seed=0, mode="max": TPESampler(space, seed=seed, mode=mode, n_startup_trials=3),
     "tpe-no-liar": lambda space, seed=0, mode="max": TPESampler(space, seed=seed, mode=mode, n_startup_trials=3,
                                                                 constant_liar=False),
-    "tpe-multivariate": lambda space, seed=0, mode="max": TPESampler(space, seed=seed, mode=mode, n_startup_trials=3,
-                                                                     multivariate=True),
+    "tpe-independent": lambda space, seed=0, mode="max": TPESampler(space, seed=seed, mode=mode, n_startup_trials=3,
+                                                                    multivariate=False),
 }
 ALL = sorted(FACTORIES)
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -225,8 +225,11 @@ def test_failed_trials_are_dropped() -> None:
 
 
 def test_a_pending_trial_counts_as_bad_only_with_constant_liar() -> None:
-    liar, honest = TPESampler(SPACE, seed=4), TPESampler(SPACE, seed=4, constant_liar=False)
-    reference = TPESampler(SPACE, seed=4)
+    # The independent model: every column picks its own candidate, so one more kernel in g shows.
+    # (The joint model's liar is tested in test_tpe_joint.py.)
+    liar = TPESampler(SPACE, seed=4, multivariate=False)
+    honest = TPESampler(SPACE, seed=4, constant_liar=False, multivariate=False)
+    reference = TPESampler(SPACE, seed=4, multivariate=False)
     for s in (liar, honest, reference):
         run(s, 25)
     liar.suggest(25)
@@ -265,7 +268,7 @@ def test_tpe_beats_random_search_on_branin() -> None:
 
 
 def test_tpe_finds_the_region_of_the_optimum() -> None:
-    sampler = TPESampler(SPACE, seed=0)
+    sampler = TPESampler(SPACE, seed=0, multivariate=False)  # the joint model: test_tpe_joint.py
     history = run(sampler, 80)
     late = [c for c, _ in history[-20:]]
     # The optimum: lr 1e-3, 3 layers, size 128, dropout 0.2.

@@ -18,12 +18,17 @@ SEARCH_SPACE = {"lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1},
 SPACE = {"lr": sp.LogUniform(1e-4, 1e-1), "layers": sp.IntRange(1, 6), "act": sp.Choice(("relu", "tanh"))}
 
 
-def write_run(run_dir: Path, trials: list[tuple[dict, object]], *, search_space=None, metric=None) -> Path:
-    """An earlier run's log: start, then per trial created and, unless its value is 'failed', completed."""
+def write_run(run_dir: Path, trials: list[tuple[dict, object]], *, search_space=None, metric=None,
+              objectives=None, objective_values=None) -> Path:
+    """An earlier run's log: start, then per trial created and, unless its value is 'failed', completed;
+    with `objectives` (the config's list) and `objective_values` (trial -> name -> value), the
+    trial_objectives events of a run with several objectives."""
     run_dir.mkdir()
     config = ExperimentConfig(name="old", search_space=search_space or SEARCH_SPACE,
                               metric=metric or {"name": "val_accuracy", "mode": "max"},
                               sampler={"type": "tpe"}).to_dict()
+    if objectives is not None:
+        config["objectives"] = objectives
     with EventLog.open(run_dir / EVENTS_FILE) as log:
         log.append(make_event("experiment_start", run_id="r", name="old", config=config, env={},
                               requested_concurrency=1, effective_concurrency=1, resumed=False))
@@ -35,6 +40,9 @@ def write_run(run_dir: Path, trials: list[tuple[dict, object]], *, search_space=
                 continue
             log.append(make_event("trial_completed", trial_id=trial_id, status="completed", steps=3,
                                   final_metric=value, best_metric=value, duration_s=1.0, peak_rss_mb=None))
+            if objective_values and trial_id in objective_values:
+                log.append({"event": "trial_objectives", "t": 0.0, "trial_id": trial_id,
+                            "values": objective_values[trial_id]})
     return run_dir
 
 
@@ -110,3 +118,21 @@ def test_prior_trials_are_checked_and_replay_stays_exact() -> None:
         TPESampler(SPACE, prior_trials=[WarmTrial(cfg(1.0), (0.1,))])
     with pytest.raises(ValueError, match="no value"):
         TPESampler(SPACE, prior_trials=[WarmTrial(cfg(1e-3), (float("nan"),))])
+
+
+def test_several_objectives_come_from_trial_objectives_events(tmp_path: Path) -> None:
+    objectives = [{"name": "val_accuracy", "mode": "max"}, {"name": "energy_j", "mode": "min"}]
+    run = write_run(tmp_path / "a", [(cfg(1e-3), 0.9), (cfg(2e-3), 0.8), (cfg(3e-3), 0.7)], objectives=objectives,
+                    objective_values={0: {"val_accuracy": 0.9, "energy_j": 120.0},
+                                      2: {"val_accuracy": 0.7, "energy_j": 80.0}})  # trial 1: pruned, none
+    pairs = (("val_accuracy", "max"), ("energy_j", "min"))
+    trials, report = load_warm_start([run], SPACE, objectives=pairs)
+    assert [(t.trial_id, t.values) for t in trials] == [(0, (0.9, 120.0)), (2, (0.7, 80.0))]
+    assert report.runs[0].skipped_without_value == 1
+    # Energy first is fine: the order is this run's.
+    trials, _ = load_warm_start([run], SPACE, objectives=(("energy_j", "min"), ("val_accuracy", "max")))
+    assert trials[0].values == (120.0, 0.9)
+    sampler = TPESampler(SPACE, objectives=pairs, warm_start=[str(run)])
+    assert sampler.n_prior_trials == 2
+    with pytest.raises(ValueError, match="optimised"):
+        load_warm_start([run], SPACE, objectives=(("val_accuracy", "max"), ("co2e_g", "min")))

@@ -123,6 +123,16 @@ class EstimateBackend:
         u = min(max(utilization, 0.0), 1.0)
         return self.cpu_tdp_w * (self.cpu_idle_fraction + (1.0 - self.cpu_idle_fraction) * u)
 
+    def idle_power_w(self) -> dict[str, float]:
+        """The model's power of an idle node (no CPU busy): the baseline of a node that is only estimated.
+        Measuring it would read whatever else the machine runs at the time as idle."""
+        out = {}
+        if "cpu" in self.domains:
+            out["cpu"] = self.cpu_power_w(0.0)
+        if "dram" in self.domains:
+            out["dram"] = self.dram_w
+        return out
+
     def read(self) -> Reading:
         now = self._clock()
         busy, total = self._cpu_times()

@@ -33,9 +33,11 @@ from raybench.report.plots._energy import (
 )
 from raybench.report.plots._figures import anytime_points, draw_anytime, draw_energy_per_trial, draw_power
 from raybench.report.plots._pruning import MAX_PARAMS, draw_pruning_timeline, draw_stopped_params, hyperparameters
+from raybench.report.plots._tradeoffs import draw_audit, draw_pareto, pareto_axes
 
 PLOTS_DIR = "plots"
-PLOT_NAMES = ("anytime_time", "anytime_energy", "energy_per_trial", "pruning_timeline", "stopped_params", "node_power")
+PLOT_NAMES = ("anytime_time", "anytime_energy", "energy_per_trial", "pruning_timeline", "stopped_params", "node_power",
+              "pareto", "audit")
 
 __all__ = [
     "OUTCOME_COLORS",
@@ -79,6 +81,24 @@ class PlotSet:
 
     def get(self, name: str) -> Optional[Plot]:
         return next((p for p in self.plots if p.name == name), None)
+
+
+def run_audit(run: RunData) -> Optional[dict]:
+    """RUN_DIR/audit.json where `raybench audit` wrote one (it may use --against), else the audit of the log."""
+    import json
+
+    from raybench.report.audit import AUDIT_FILE, audit
+
+    path = run.run_dir / AUDIT_FILE
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    try:
+        return audit(run.events).to_dict()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _save(fig: Figure, out: Path, name: str, title: str, alt: str) -> Plot:
@@ -151,6 +171,23 @@ def write_plots(run: Union[RunData, str, os.PathLike], *, out_dir: Optional[Unio
                            "attempt from its start to its end, coloured by how the attempt ended."))
     else:
         notes["node_power"] = "the log has no energy samples"
+
+    axes = pareto_axes(run)
+    if axes is not None:
+        n_front = len(run.summary["pareto"].get("trials") or ())
+        plots.append(_save(draw_pareto(run, axes), out, "pareto", "Pareto front",
+                           f"Each completed trial's {axes[0]} against its {axes[1]}; the {n_front} non-dominated "
+                           "trials joined as a step line and labelled."))
+    else:
+        notes["pareto"] = "the run has one objective (a metric list with energy draws a Pareto front)"
+
+    audit = run_audit(run)
+    if audit is not None and audit["rows"]:
+        plots.append(_save(draw_audit(audit), out, "audit", "Stops: joules saved against what they cost",
+                           f"One point per stop of the pruner ({audit['totals']['stops']}): the joules it saved "
+                           "(estimated) against the metric it lost where the trial's full curve is known."))
+    else:
+        notes["audit"] = "the pruner stopped no trial"
 
     made = {p.name for p in plots}
     for name in PLOT_NAMES:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from raybench.events._summary import per_trial_active_j
 from raybench.report.plots._data import RunData, is_number
 
 DOMAINS = ("cpu", "dram", "gpu")
@@ -92,12 +93,9 @@ def trial_energy_j(run: RunData, samples: list[Mapping[str, Any]]) -> TrialEnerg
 
 
 def _attributed_j(entry: Mapping[str, Any]) -> float | None:
-    """A per_trial entry's joules: "total_j", or energy_j.total as raybench.energy.metrics writes it (the
-    trial's own cpu, dram and gpu joules, without the idle share of what it reserved)."""
-    if is_number(entry.get("total_j")):
-        return float(entry["total_j"])
-    inner = entry.get("energy_j")
-    return float(inner["total"]) if isinstance(inner, Mapping) and is_number(inner.get("total")) else None
+    """A per_trial entry's joules: the trial's own cpu, dram and gpu joules, without the idle share of what it
+    reserved ("energy_j" as a number, or the older "total_j" and {"energy_j": {"total"}} layouts)."""
+    return per_trial_active_j(entry)
 
 
 @dataclass(frozen=True)

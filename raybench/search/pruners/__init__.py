@@ -7,6 +7,7 @@ asha: asynchronous successive halving over rungs grace_period * reduction_factor
     trials at rungs and promotes the top 1/reduction_factor (PromotionASHAPruner.next_promotion).
 hyperband: brackets of successive halving, a trial's bracket drawn from a seeded hash.
 learning_curve: stop a trial whose extrapolated final value is unlikely to beat the best so far.
+GuardedPruner: protected trials, a floor (min_value) and patience around any of them (`guard:` in a spec).
 
 Every decision carries its reason (rule, progress, unit, value, cutoff, n_peers, rung, a sentence);
 docs/pruners.md gives each rule's exact statistic.
@@ -15,6 +16,7 @@ docs/pruners.md gives each rule's exact statistic.
 from raybench.search.pruners._asha import ASHAPruner
 from raybench.search.pruners._asha_promotion import Promotion, PromotionASHAPruner
 from raybench.search.pruners._base import Pruner
+from raybench.search.pruners._guard import GuardedPruner
 from raybench.search.pruners._hyperband import HyperbandPruner
 from raybench.search.pruners._learning_curve import LearningCurvePruner
 from raybench.search.pruners._median import MedianPruner
@@ -22,6 +24,6 @@ from raybench.search.pruners._none import NoPruner
 from raybench.search.pruners._percentile import PercentilePruner
 from raybench.search.pruners._registry import PRUNERS, make_pruner
 
-__all__ = ["PRUNERS", "ASHAPruner", "HyperbandPruner", "LearningCurvePruner", "MedianPruner", "NoPruner", "PercentilePruner", "Promotion",
+__all__ = ["PRUNERS", "ASHAPruner", "GuardedPruner", "HyperbandPruner", "LearningCurvePruner", "MedianPruner", "NoPruner", "PercentilePruner", "Promotion",
            "PromotionASHAPruner", "Pruner",
            "make_pruner"]

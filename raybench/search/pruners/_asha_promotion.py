@@ -86,6 +86,12 @@ class PromotionASHAPruner(Pruner):
                              f"it reports again only once promoted")
         return super().report(trial_id, progress, value)
 
+    def complete(self, trial_id: int) -> None:
+        # A trial paused at its last epoch (a rung at task.epochs below max_t) has nothing left to run: the
+        # runtime completes it, and it leaves the paused set (its value stays at the rung).
+        super().complete(trial_id)
+        self._paused.pop(trial_id, None)
+
     def _forget(self, trial_id: int) -> None:
         self._next_rung.pop(trial_id, None)
 
@@ -224,4 +230,5 @@ def expected_improvement(here: Mapping[int, float], above: Mapping[int, float], 
     mean = v + mu
     sd = max(sd, 1e-12 * max(1.0, abs(mean)))
     z = (mean - best) / sd
-    return sd * (z * 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) + math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi))
+    ei = sd * (z * 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) + math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi))
+    return max(ei, 0.0)  # the two terms cancel for very negative z, and rounding may leave a tiny negative

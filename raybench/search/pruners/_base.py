@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Any, ClassVar, Optional
 
 from raybench.search.decision import Action, Decision, Reason
@@ -25,6 +26,7 @@ class Pruner(abc.ABC):
         ("epoch": 1, 2, 3 ...; "time_s": seconds; "energy_j": joules). Progress must increase strictly per
         trial. Returns the decision with its reason.
     complete(trial_id): the trial ran to its end without being stopped.
+    register(trial_id, config): a hook for each new trial's config (a no-op but for the guard).
     """
 
     name: ClassVar[str]
@@ -68,6 +70,10 @@ class Pruner(abc.ABC):
             )
         self._last_progress[trial_id] = progress
         return self._decide(trial_id, progress, value)
+
+    def register(self, trial_id: int, config: Mapping[str, Any]) -> None:
+        """A new trial and its config, before its first report. Most rules ignore it; the guard needs it."""
+        return
 
     def complete(self, trial_id: int) -> None:
         trial_id = check_trial_id(trial_id)

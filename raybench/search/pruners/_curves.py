@@ -144,27 +144,45 @@ def _batches(names: tuple[str, ...]) -> tuple[_Batch, _Batch]:
             _Batch(families, [len(f.fine[0]) for f in families]))
 
 
-def _laplace(family: _Family, log_u: np.ndarray, y: np.ndarray, z: list[float], c: float, a: float,
-             rss: float) -> Fit:
-    """The family's prediction at u = 1 with its Laplace (delta-method) spread, at the fitted point."""
-    n, p = len(y), family.n_params
-    # The curve's Jacobian at the data and at u = 1 (log u = 0); shape parameters by central differences,
-    # all in one call of the basis: rows are z, then z + eps and z - eps along each shape parameter.
-    k = len(z)
-    rows = family.basis(np.append(log_u, 0.0), *[zi + _SHIFTS[k][:, j:j + 1] for j, zi in enumerate(z)])
-    h = rows[0]
-    diffs = (rows[1::2] - rows[2::2]) * (a / (2 * _EPS))
-    jac = np.vstack([np.ones_like(h), h, diffs] if family.offset else [h, diffs])
-    data, grad = jac[:, :-1], jac[:, -1]
-    info = data @ data.T
+def _laplace(families: Sequence[_Family], log_u: np.ndarray, y: np.ndarray, points: Sequence[tuple]) -> list[Fit]:
+    """Each family's prediction at u = 1 with its Laplace (delta-method) spread, at its fitted point.
+
+    points: per family, (shape parameters z, c, a, rss). The Jacobians are stacked into one array, padded to
+    4 parameters (a padded parameter has a unit diagonal and a zero gradient, so it adds nothing), so that one
+    batched solve serves every family.
+    """
+    n, m = len(y), len(families)
+    at = np.empty(n + 1)
+    at[:n], at[n] = log_u, 0.0
+    jac = np.zeros((m, 4, n + 1))
+    for i, (family, (z, _, a, _)) in enumerate(zip(families, points)):
+        # The curve's Jacobian at the data and at u = 1 (log u = 0); shape parameters by central differences,
+        # in one call of the basis: rows z, then z + eps and z - eps along each shape parameter.
+        k = len(z)
+        rows = family.basis(at, *[zi + _SHIFTS[k][:, j:j + 1] for j, zi in enumerate(z)])
+        r = int(family.offset)
+        jac[i, 0] = 1.0  # c (overwritten by h where there is no offset)
+        jac[i, r] = rows[0]
+        jac[i, r + 1:r + 1 + k] = (rows[1::2] - rows[2::2]) * (a / (2 * _EPS))
+    data, grad = jac[:, :, :-1], jac[:, :, -1]
+    info = data @ data.transpose(0, 2, 1)
+    diag = info.reshape(m, 16)[:, ::5]  # a view of the diagonals
+    p = np.array([f.n_params for f in families])
+    pad = np.arange(4) >= p[:, None]
     # A ridge far below any real curvature: it only matters where a = 0 leaves the shape rows at 0.
-    info[np.diag_indices_from(info)] += 1e-12 * (1.0 + np.trace(info))
-    s2 = rss / (n - p)
-    var = s2 * (float(grad @ np.linalg.solve(info, grad)) + 1.0)
-    mean = c + a * float(h[-1])
+    ridge = 1e-12 * (1.0 + diag.sum(axis=1))
+    diag += np.where(pad, 1.0, ridge[:, None])
+    quad = np.einsum("ij,ij->i", grad, np.linalg.solve(info, grad[:, :, None])[:, :, 0])
     floor = 1e-9 * max(1.0, float(np.abs(y).max()))
-    bic = n * math.log(max(rss / n, floor * floor)) + p * math.log(n)
-    return Fit(family.name, mean, max(math.sqrt(max(var, 0.0)), floor), bic, p, n - p)
+    fits = []
+    for i, (family, (_, c, a, rss)) in enumerate(zip(families, points)):
+        k = int(p[i])
+        s2 = rss / (n - k)
+        var = s2 * (float(quad[i]) + 1.0)
+        h1 = jac[i, int(family.offset), -1]
+        bic = n * math.log(max(rss / n, floor * floor)) + k * math.log(n)
+        fits.append(Fit(family.name, c + a * float(h1), max(math.sqrt(max(var, 0.0)), floor), bic, k, n - k))
+    return fits
 
 
 _EPS = 1e-5
@@ -193,11 +211,8 @@ def fit_curve(progress: Sequence[float], values: Sequence[float], max_t: float,
     centers = [[float(g[i, 0]) for g in f.coarse] for f, (i, _, _, _) in zip(fams, best)]
     zs = [[zi + off for zi, off in zip(z, f.fine)] for f, z in zip(fams, centers)]
     best = fine.best(np.vstack([f.basis(log_u, *z) for f, z in zip(fams, zs)]), y)
-    fits = []
-    for f, z, (i, c, a, rss) in zip(fams, zs, best):
-        fit = _laplace(f, log_u, y, [float(zj[i, 0]) for zj in z], c, a, rss)
-        if math.isfinite(fit.mean) and math.isfinite(fit.sd):
-            fits.append(fit)
+    points = [([float(zj[i, 0]) for zj in z], c, a, rss) for z, (i, c, a, rss) in zip(zs, best)]
+    fits = [f for f in _laplace(fams, log_u, y, points) if math.isfinite(f.mean) and math.isfinite(f.sd)]
     return fits
 
 
@@ -206,6 +221,9 @@ def bic_weights(fits: Sequence[Fit]) -> list[float]:
     w = [math.exp(-(f.bic - low) / 2.0) for f in fits]
     total = sum(w)
     return [x / total for x in w]
+
+
+_STEPS = np.linspace(0.0, 1.0, 24)
 
 
 class Mixture:
@@ -244,7 +262,7 @@ class Mixture:
                 out.append(0.5 * (lo + hi))
                 continue
             for _ in range(2):
-                xs = np.linspace(lo, hi, 24)
+                xs = lo + (hi - lo) * _STEPS
                 cdf = self.cdf(xs)
                 i = min(max(int(np.searchsorted(cdf, q)), 1), 23)
                 lo, hi, c_lo, c_hi = float(xs[i - 1]), float(xs[i]), float(cdf[i - 1]), float(cdf[i])

@@ -108,6 +108,9 @@ class LearningCurvePruner(Pruner):
     def _judge(self, progress: float, value: float, steps: list[float], values: list[float],
                target: float) -> Decision:
         fits = fit_curve(steps, values, self._max_t, self._families)
+        if not fits:  # every point at progress <= 0, or no finite fit
+            return self._continue(progress, value, f"continued at {self._where(progress)}: no curve family could "
+                                                   f"be fitted")
         weights = bic_weights(fits)
         order = sorted(range(len(fits)), key=lambda i: (-weights[i], fits[i].family))
         mixture = Mixture(fits, weights)

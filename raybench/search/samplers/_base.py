@@ -38,8 +38,8 @@ class Sampler(abc.ABC):
         value None leaves it pending (follow with observe(trial_id, None) for a failure).
 
     mode: "max" or "min", for one objective (default "max").
-    objectives: several objectives instead, as (name, mode) pairs; `mode`, if given, must be
-        the first one's mode (the runtime passes the first objective's mode as `mode`).
+    objectives: several objectives instead, as (name, mode) pairs; they decide, and `mode`
+        (the runtime passes the mode of the metric its pruner judges) only has to be valid.
     """
 
     def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: Optional[str] = None,
@@ -158,11 +158,10 @@ def check_trial_id(trial_id: Any) -> None:
 
 def check_objectives(objectives: Any, mode: Any) -> tuple[tuple[Optional[str], str], ...]:
     """(name, mode) pairs from `objectives`, or one unnamed objective from `mode`."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
     if objectives is None:
-        mode = "max" if mode is None else mode
-        if mode not in MODES:
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-        return ((None, mode),)
+        return ((None, mode or "max"),)
     if isinstance(objectives, (str, bytes)) or not isinstance(objectives, Sequence) or not objectives:
         raise ValueError(f"objectives must be a non-empty list of (name, mode) pairs, got {objectives!r}")
     out = []
@@ -174,9 +173,6 @@ def check_objectives(objectives: Any, mode: Any) -> tuple[tuple[Optional[str], s
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise ValueError(f"objective names must be distinct, got {names}")
-    if mode is not None and mode != out[0][1]:
-        raise ValueError(f"mode {mode!r} contradicts the first objective {out[0]}; leave mode out or make "
-                         "them agree")
     return tuple(out)
 
 

@@ -31,6 +31,8 @@ INSTALL = "pip install 'raybench[optuna]'"
 # Samplers whose extra packages optuna imports only at the first suggestion: checked up front instead.
 _NEEDS = {"CmaEsSampler": ("cmaes",), "GPSampler": ("torch", "scipy"), "QMCSampler": ("scipy",)}
 _NOT_STANDALONE = {"BaseSampler", "PartialFixedSampler"}  # abstract, or needs a sampler object as argument
+# Samplers whose seed names a sequence that every trial continues (QMC's scrambling): one instance per run.
+_ONE_INSTANCE = {"QMCSampler"}
 
 
 def import_optuna() -> Any:
@@ -117,7 +119,8 @@ class OptunaSampler(Sampler):
         self._cls, self._options = check_sampler(name, {} if options is None else options)
         takes_seed = "seed" in inspect.signature(self._cls.__init__).parameters
         base = self._options.pop("seed", self._seed) if takes_seed else None
-        self._base_seed: Optional[int] = int(base) if isinstance(base, (int, np.integer)) else None
+        per_trial = isinstance(base, (int, np.integer)) and self._cls.__name__ not in _ONE_INSTANCE
+        self._base_seed: Optional[int] = int(base) if per_trial else None
         # Without an integer seed there is nothing to derive per trial: one instance serves every trial.
         self._shared = None if self._base_seed is not None else self._build(**(
             {"seed": base} if takes_seed else {}))
@@ -149,6 +152,7 @@ class OptunaSampler(Sampler):
             try:
                 trial = self._study.ask(self._dists)
             except Exception as e:
+                self._stale = True  # the failed ask left a trial in the study that no trial id owns
                 raise ValueError(f"optuna's {self._name} could not suggest trial {trial_id} for this search space: "
                                  f"{type(e).__name__}: {_first_line(e)}") from e
         self._numbers[trial_id] = trial.number
@@ -166,7 +170,7 @@ class OptunaSampler(Sampler):
             self._stale = True
             return
         if told:  # Optuna cannot tell a finished trial again: a changed value means a rebuild
-            self._stale = self._stale or before != value
+            self._stale = before != value
             return
         state = self._optuna.trial.TrialState
         with self._quiet():

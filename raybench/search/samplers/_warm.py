@@ -2,9 +2,12 @@
 
 `load_warm_start(run_dirs, space, objectives=...)` returns the trials as `WarmTrial` records and a
 `WarmStartReport` of what was kept and dropped. An earlier run must have the same parameter names and
-types (choice, uniform, loguniform, int) and the same objectives; bounds and choices may differ: a
-trial with a value outside the new space is dropped and counted. A trial counts once it has a
-`trial_completed` event (completed or pruned) with a value; failed and unfinished trials are skipped.
+types (choice, uniform, loguniform, int) and the objectives this run optimises; bounds and choices may
+differ: a trial with a value outside the new space is dropped and counted. A trial's value for the
+earlier run's judged metric is its `trial_completed` event's `final_metric` (completed or pruned); a
+value for any other objective comes from its `trial_objectives` event (written, for runs with several
+objectives, once the trial's energy is final; pruned trials have none). Trials without every value
+this run needs are skipped and counted.
 """
 
 from __future__ import annotations
@@ -88,19 +91,23 @@ def _load_run(run_dir: Path, space: Mapping[str, sp.Param], objectives: Sequence
         raise ValueError(f"warm_start: {run_dir} has no experiment_start with a config; it cannot be used")
     config = start["config"]
     _check_space(run_dir, config.get("search_space") or {}, space)
-    metrics = _metrics(config.get("metric"))
-    _check_objectives(run_dir, metrics, objectives)
+    judged = _metric(config.get("metric"))
+    listed = config.get("objectives")
+    earlier = [_metric(m) for m in listed] if isinstance(listed, list) and listed else [judged]
+    _check_objectives(run_dir, judged, earlier, objectives)
     configs: dict[int, Mapping[str, Any]] = {}
-    values: dict[int, Optional[tuple[float, ...]]] = {}
+    named: dict[int, dict[str, Any]] = {}  # trial -> objective name -> value
     for e in events:
-        kind = e.get("event")
+        kind, trial_id = e.get("event"), e.get("trial_id")
         if kind == "trial_created" and isinstance(e.get("config"), Mapping):
-            configs[e["trial_id"]] = e["config"]
+            configs[trial_id] = e["config"]
         elif kind == "trial_completed":
-            values[e["trial_id"]] = _values(e, metrics, objectives)
+            named.setdefault(trial_id, {})[judged[0]] = e.get("final_metric")
+        elif kind == "trial_objectives" and isinstance(e.get("values"), Mapping):
+            named.setdefault(trial_id, {}).update(e["values"])
     kept, dropped, skipped = [], 0, 0
-    for trial_id in sorted(set(configs) | set(values)):
-        value = values.get(trial_id)
+    for trial_id in sorted(set(configs) | set(named)):
+        value = _values(named.get(trial_id, {}), judged, objectives)
         if value is None or trial_id not in configs:
             skipped += 1
             continue
@@ -137,33 +144,30 @@ def _check_space(run_dir: Path, old: Mapping[str, Any], space: Mapping[str, sp.P
                              f"{_kind(param)}")
 
 
-def _metrics(metric: Any) -> list[tuple[str, str]]:
-    """The earlier run's objectives: its metric spec, or a list of them."""
-    specs = metric if isinstance(metric, list) else [metric or {}]
-    return [(str(m.get("name", "val_accuracy")), str(m.get("mode", "max"))) for m in specs]
+def _metric(spec: Any) -> tuple[str, str]:
+    """(name, mode) of a metric spec as the config writes it."""
+    spec = spec if isinstance(spec, Mapping) else {}
+    return str(spec.get("name", "val_accuracy")), str(spec.get("mode", "max"))
 
 
-def _check_objectives(run_dir: Path, metrics: list[tuple[str, str]],
+def _check_objectives(run_dir: Path, judged: tuple[str, str], earlier: list[tuple[str, str]],
                       objectives: Sequence[tuple[Optional[str], str]]) -> None:
-    if len(objectives) == 1 and objectives[0][0] is None:  # unnamed: only the mode can be compared
-        if metrics[0][1] != objectives[0][1]:
-            raise ValueError(f"warm_start: {run_dir} {metrics[0][1]}imised {metrics[0][0]}, this run "
+    if len(objectives) == 1 and objectives[0][0] is None:  # unnamed: compared with the judged metric's mode
+        if judged[1] != objectives[0][1]:
+            raise ValueError(f"warm_start: {run_dir} {judged[1]}imised {judged[0]}, this run "
                              f"{objectives[0][1]}imises")
         return
     want = [(n, m) for n, m in objectives]
-    if any(o not in metrics for o in want):
-        raise ValueError(f"warm_start: {run_dir} optimised {metrics}, this run optimises {want}")
+    if any(o not in earlier and o != judged for o in want):
+        raise ValueError(f"warm_start: {run_dir} optimised {earlier}, this run optimises {want}")
 
 
-def _values(event: Mapping[str, Any], metrics: list[tuple[str, str]],
+def _values(named: Mapping[str, Any], judged: tuple[str, str],
             objectives: Sequence[tuple[Optional[str], str]]) -> Optional[tuple[float, ...]]:
-    """The trial's final value per objective: `final_metric` for the run's first metric, the
-    `final_values` map (name -> value) for the others; None where one is missing."""
-    named = dict(event.get("final_values") or {})
-    named.setdefault(metrics[0][0], event.get("final_metric"))
+    """The trial's value per objective (an unnamed one is the judged metric); None where one is missing."""
     out = []
     for name, _ in objectives:
-        value = named.get(metrics[0][0] if name is None else name)
+        value = named.get(judged[0] if name is None else name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             return None
         out.append(float(value))

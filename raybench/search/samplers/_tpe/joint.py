@@ -120,8 +120,7 @@ class JointParzen:
         else:
             terms = np.repeat(self.const[None, :], len(x), axis=0)
         for c in layout.int_pos:
-            values, inverse = np.unique(x[:, layout.numeric[c]], return_inverse=True)
-            terms += self._int_log_mass(values, c)[inverse.reshape(-1)]
+            terms += self._int_log_mass(x[:, layout.numeric[c]], c)
         for table, j in zip(self.cat_log_probs, layout.choices):
             terms += table[x[:, j].astype(int)]
         # A log-sum-exp per group, in place on the one (size, kernels) array.
@@ -152,6 +151,17 @@ class JointParzen:
         return log_mass[:, inverse.reshape(-1)]
 
 
+def _log_central_mass(mus: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    """log(Phi(b) - Phi(a)) for a = -mu/sigma <= 0 <= b = (1 - mu)/sigma: a kernel's mass inside [0, 1]."""
+    a, b = -mus / sigmas, (1.0 - mus) / sigmas
+    # Tails beyond 9 standard deviations (< 1e-19) cannot change the mass: most narrow kernels have none.
+    near = (a > -_gauss._CENTRAL_CUTOFF) | (b < _gauss._CENTRAL_CUTOFF)
+    out = np.zeros_like(mus)
+    if near.any():
+        out[near] = np.log(_gauss.central_mass(a[near], b[near]))
+    return out
+
+
 def fit(layout: JointLayout, groups: Sequence[tuple[np.ndarray, np.ndarray]], *,
         prior_weight: float = PRIOR_WEIGHT) -> JointParzen:
     """Joint mixtures per group from its (trials, parameters) observations and per-trial weights."""
@@ -174,12 +184,15 @@ def fit(layout: JointLayout, groups: Sequence[tuple[np.ndarray, np.ndarray]], *,
     spread = np.empty((n_kernels, n_cat))
     for (x, w), n, s in zip(parts, sizes, starts):
         if n_num and n:
-            mus[s: s + n] = layout.scales.to_unit(x[:, layout.numeric])
-            sigmas[s: s + n] = np.clip(_truncnorm.neighbour_bandwidths(mus[s: s + n]), _truncnorm._floor(n), 1.0)
+            u = layout.scales.to_unit(x[:, layout.numeric])
+            mus[s: s + n] = u
+            width = _truncnorm.neighbour_bandwidths(u)
+            np.maximum(width, _truncnorm._floor(n), out=width)
+            sigmas[s: s + n] = np.minimum(width, 1.0, out=width)
         w = np.append(w, prior_weight)
         log_w[s: s + n + 1] = np.log(w / w.sum())
         if n_cat:
-            cats[s: s + n] = x[:, layout.choices].astype(int)
+            cats[s: s + n] = x[:, layout.choices]
             # As parzen.categorical_log_probs: 1 - frac stays, frac goes evenly to all choices.
             frac = layout.n_choices * prior_weight / (n + 1.0 + layout.n_choices * prior_weight)
             keep[s: s + n] = 1.0 - frac
@@ -189,14 +202,24 @@ def fit(layout: JointLayout, groups: Sequence[tuple[np.ndarray, np.ndarray]], *,
     quad = np.empty((0, n_kernels))
     if n_num:
         # Integers too: their support runs over whole cells, so the mass inside is that of [0, 1].
-        const -= np.sum(np.log(_gauss.central_mass(-mus / sigmas, (1.0 - mus) / sigmas)), axis=1)
-        mf, sf = mus[:, layout.float_pos], sigmas[:, layout.float_pos]
+        const -= np.sum(_log_central_mass(mus, sigmas), axis=1)
+        all_floats = not len(layout.int_pos)
+        mf = mus if all_floats else mus[:, layout.float_pos]
+        sf = sigmas if all_floats else sigmas[:, layout.float_pos]
         inv_var = 1.0 / (sf * sf)
         # Expanding the square: u, mu in [0, 1] and sigma >= 1/100, so cancellation costs < 1e-11.
         const -= np.sum(0.5 * mf * mf * inv_var + np.log(sf) + _gauss.LOG_SQRT_2PI, axis=1)
         quad = np.concatenate([-0.5 * inv_var, mf * inv_var], axis=1).T.copy()
-    cat_log_probs = tuple(
-        np.log(np.where(np.arange(n)[:, None] == cats[:, c], keep[:, c] + spread[:, c], spread[:, c]))
-        for c, n in enumerate(layout.n_choices))
+    # keep and spread take one value per group (and one for its prior): take logs of those only.
+    firsts = np.minimum(starts[:-1], n_kernels - 1)
+    kernel_group = np.repeat(np.arange(len(sizes)), np.diff(starts))
+    is_prior = np.zeros(n_kernels, dtype=bool)
+    is_prior[starts[1:] - 1] = True
+    cat_log_probs = []
+    for c, n in enumerate(layout.n_choices):
+        log_hit = np.where(is_prior, -np.log(n), np.log(keep[firsts, c] + spread[firsts, c])[kernel_group])
+        log_miss = np.where(is_prior, -np.log(n), np.log(spread[firsts, c])[kernel_group])
+        cat_log_probs.append(np.where(np.arange(n)[:, None] == cats[:, c], log_hit, log_miss))
+    cat_log_probs = tuple(cat_log_probs)
     return JointParzen(layout=layout, starts=starts, log_w=log_w, mus=mus, sigmas=sigmas, quad=quad, const=const,
                        cats=cats, keep=keep, spread=spread, cat_log_probs=cat_log_probs)

@@ -53,7 +53,7 @@ class TPESampler(Sampler):
     def __init__(self, space: Mapping[str, sp.Param], *, seed: int = 0, mode: Optional[str] = None,
                  objectives: Optional[Sequence[tuple[str, str]]] = None, n_startup_trials: int = 10,
                  gamma: float = 0.1, n_ei_candidates: int = 24, constant_liar: bool = True,
-                 multivariate: bool = False, warm_start: Sequence[Any] = (),
+                 multivariate: bool = True, warm_start: Sequence[Any] = (),
                  prior_trials: Sequence[WarmTrial] = ()) -> None:
         super().__init__(space, seed=seed, mode=mode, objectives=objectives)
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 0:
