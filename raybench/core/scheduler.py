@@ -8,9 +8,10 @@ and on a resume alike.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Optional, Protocol
 
 from raybench.config import ExperimentConfig
@@ -340,3 +341,29 @@ class SchedulerCore:
         if n is None:
             return cap
         return n if cap is None else min(n, cap)
+
+    # ---- several reports in one call ---------------------------------------------------------
+
+    def report_many(self, trial_id: int, reports: Sequence[tuple[int, dict[str, float], float, Optional[dict]]],
+                    rss_mb: Optional[float] = None, worker: Optional[int] = None, node_id: Optional[str] = None,
+                    pid: int = 0) -> tuple[Action, bool, Optional[Assignment]]:
+        """Consecutive reports of one trial, each `(step, metrics, elapsed_s, checkpoint)`, decided one by one
+        exactly as `report` decides them; those after a STOP are dropped unlogged (the worker trained them
+        before it knew). When the trial ends here (a stop, or its last epoch) and `worker` is given, it is
+        finished and the worker's next assignment comes back in the same call, as `next_trial` would give it.
+
+        Returns (the last decision's action, whether the trial ended, the next assignment or None).
+        Every event reaches the OS once, before the answer: one flush for the whole call.
+        """
+        held = getattr(self.log, "held", None)
+        with held() if held is not None else contextlib.nullcontext():
+            action, step = Action.CONTINUE, None
+            for step, metrics, elapsed_s, checkpoint in reports:
+                action = self.report(trial_id, step, metrics, elapsed_s, checkpoint, rss_mb)
+                if action is Action.STOP:
+                    break
+            ended = action is Action.STOP or (step is not None and step >= self.cfg.task.epochs)
+            if not ended or worker is None:
+                return action, ended, None
+            status = "completed" if step is not None and step >= self.cfg.task.epochs else "pruned"
+            return action, True, self.next_trial(worker, node_id, pid, Finished(trial_id, status, rss_mb))
