@@ -51,8 +51,9 @@ def config(workers: int, trials: int):
     })
 
 
-def _probes():
-    """The probing subclasses, made here so that Ray ships them by value to the actors."""
+def _probes(pairs: bool = True):
+    """The probing subclasses, made here so that Ray ships them by value to the actors. pairs=False: every
+    report goes alone (the ablation of the pairing)."""
     from raybench.runtime._scheduler import LiveScheduler
     from raybench.runtime._trial_worker import TrialWorker
 
@@ -65,7 +66,12 @@ def _probes():
             t = time.perf_counter()
             action = super()._report(*args, **kw)
             self.latencies_ms.append((time.perf_counter() - t) * 1e3)
+            if not pairs:
+                self._rtt_s = 0.0
             return action
+
+        def cpu_s(self) -> float:
+            return time.process_time()
 
         def latencies(self) -> list[float]:
             return self.latencies_ms
@@ -74,10 +80,21 @@ def _probes():
         def cpu_s(self) -> float:
             return time.process_time()
 
+        def profile(self, path=None) -> None:
+            """Start cProfile on the thread that runs the calls; with a path, stop and write the stats."""
+            import cProfile
+
+            if path is None:
+                self._prof = cProfile.Profile()
+                self._prof.enable()
+            else:
+                self._prof.disable()
+                self._prof.dump_stats(path)
+
     return ProbedWorker, ProbedScheduler
 
 
-def raybench_once(workers: int, trials: int, out: str) -> dict:
+def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profile: str = "") -> dict:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -86,19 +103,25 @@ def raybench_once(workers: int, trials: int, out: str) -> dict:
 
     cfg = config(workers, trials)
     shape = WorkerShape.of(cfg.workers)
-    worker_cls, sched_cls = _probes()
+    worker_cls, sched_cls = _probes(pairs)
     os.makedirs(out)
     here = ray.get_runtime_context().get_node_id()
     t0 = time.time()
     sched = ray.remote(num_cpus=0, max_restarts=0)(sched_cls).options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(cfg, out)
     ray.get(sched.start.remote(run_id="bench", env={}, requested=workers, effective=workers))
-    cpu0 = ray.get(sched.cpu_s.remote())
     actors = [ray.remote(max_restarts=0)(worker_cls).options(**shape.ray_options(), scheduling_strategy="SPREAD")
               .remote(i, shape, memory_limit=False) for i in range(workers)]
+    worker_cpu0 = sum(ray.get([a.cpu_s.remote() for a in actors]))  # all started; their start-up left out
+    cpu0 = ray.get(sched.cpu_s.remote())
+    if profile:
+        ray.get(sched.profile.remote())
     done = ray.get([a.run.remote(sched) for a in actors])
     wall = time.time() - t0
+    if profile:
+        ray.get(sched.profile.remote(profile))
     cpu1 = ray.get(sched.cpu_s.remote())
+    worker_cpu = sum(ray.get([a.cpu_s.remote() for a in actors])) - worker_cpu0
     lat = [x for a in actors for x in ray.get(a.latencies.remote())]
     ray.get(sched.end.remote("completed", ""))
     for a in actors:
@@ -115,6 +138,8 @@ def raybench_once(workers: int, trials: int, out: str) -> dict:
     return {"wall_s": wall, "trials_s": rate, "reports_s": n_rep / (hi - lo),
             "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
             "sched_cpu": (cpu1 - cpu0) / (ends[-1] - first), "reports_per_trial": len(reports) / trials,
+            "sched_us_per_report": (cpu1 - cpu0) / len(reports) * 1e6,
+            "worker_ms_per_trial": worker_cpu / trials * 1e3,
             "log_bytes": os.path.getsize(os.path.join(out, EVENTS_FILE))}
 
 
@@ -178,6 +203,8 @@ def main(argv=None) -> int:
                                                                   "at least 200)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-tune", action="store_true")
+    ap.add_argument("--profile", help="write the scheduler's cProfile stats of the first raybench run here")
+    ap.add_argument("--ablate", action="store_true", help="also run raybench with every report sent alone")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -197,29 +224,38 @@ def main(argv=None) -> int:
             for w in args.workers:
                 n_rb = args.trials or max(1000, 50 * w) // (4 if args.quick else 1)
                 n_tu = args.tune_trials or max(200, 10 * w) // (2 if args.quick else 1)
-                rb, tu = [], []
+                rb, tu, single = [], [], []
                 for r in range(args.repeats):  # interleaved, so that both see the same load
-                    rb.append(raybench_once(w, n_rb, os.path.join(tmp, f"rb-{w}-{r}")))
+                    rb.append(raybench_once(w, n_rb, os.path.join(tmp, f"rb-{w}-{r}"),
+                                            profile=args.profile if r == 0 and w == args.workers[0] else ""))
                     print(f"  {w} workers, raybench run {r}: {_fmt(rb[-1])}", flush=True)
+                    if args.ablate:
+                        single.append(raybench_once(w, n_rb, os.path.join(tmp, f"rb1-{w}-{r}"), pairs=False))
+                        print(f"  {w} workers, raybench unpaired run {r}: {_fmt(single[-1])}", flush=True)
                     if not args.no_tune:
                         tu.append(tune_once(w, n_tu, os.path.join(tmp, f"tune-{w}-{r}")))
                         print(f"  {w} workers, tune run {r}: {_fmt(tu[-1])}", flush=True)
                 rows.append((w, n_rb, n_tu, _median(rb), _median(tu) if tu else None,
-                             [a["trials_s"] / b["trials_s"] for a, b in zip(rb, tu)]))
+                             [x["trials_s"] / y["trials_s"] for x, y in zip(rb, tu)],
+                             _median(single) if single else None))
     finally:
         ray.shutdown()
         cluster.shutdown()
     print(f"\nmachine: {os.cpu_count()} CPUs; simulated cluster of {NODES} nodes x 1 CPU; zero-cost synthetic "
           f"trials, 10 epochs, ASHA (grace 1, eta 3); median of {args.repeats}")
     print("| workers | CPUs each | trials (rb / Tune) | raybench trials/s | Tune trials/s | ratio | raybench "
-          "reports/s | decision p50 ms | p99 ms | scheduler CPU (% of a core) | reports/trial |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for w, n_rb, n_tu, rb, tu, ratios in rows:
-        tu_rate = f"{tu['trials_s']:.1f}" if tu else "-"
-        ratio = f"{statistics.median(ratios):.1f}x" if ratios else "-"
-        print(f"| {w} | {NODES / w:g} | {n_rb:,} / {n_tu:,} | {rb['trials_s']:.1f} | {tu_rate} | {ratio} | "
-              f"{rb['reports_s']:.0f} | {rb['p50_ms']:.2f} | {rb['p99_ms']:.2f} | {rb['sched_cpu'] * 100:.0f} | "
-              f"{rb['reports_per_trial']:.2f} |")
+          "reports/s | decision p50 ms | p99 ms | scheduler CPU (% of a core) | scheduler CPU us/report | "
+          "worker CPU ms/trial |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for w, n_rb, n_tu, rb, tu, ratios, single in rows:
+        for name, r in (("", rb), (" (unpaired)", single)):
+            if r is None:
+                continue
+            tu_rate = f"{tu['trials_s']:.1f}" if tu and not name else "-"
+            ratio = f"{statistics.median(ratios):.1f}x" if ratios and not name else "-"
+            print(f"| {w}{name} | {NODES / w:g} | {n_rb:,} / {n_tu:,} | {r['trials_s']:.1f} | {tu_rate} | {ratio} | "
+                  f"{r['reports_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['sched_cpu'] * 100:.0f} | "
+                  f"{r['sched_us_per_report']:.0f} | {r['worker_ms_per_trial']:.1f} |")
     return 0
 
 
