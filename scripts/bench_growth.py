@@ -18,6 +18,7 @@ Each size runs in fresh processes, so that peak RSS is that step's own:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -69,7 +70,7 @@ def _value(config: dict, trial_id: int, step: int) -> float:
 
 
 def child_schedule(n: int, run_dir: str) -> dict:
-    from raybench.core.scheduler import SchedulerCore
+    from raybench.core.scheduler import ASSIGNMENT_WIRE, SchedulerCore
     from raybench.events import EVENTS_FILE, EventLog
 
     log = EventLog.open(os.path.join(run_dir, EVENTS_FILE))
@@ -91,8 +92,9 @@ def child_schedule(n: int, run_dir: str) -> dict:
             _, done, nxt = core.report_many(a.trial_id, pair, None, w, "node", w)
             spent += time.perf_counter() - t
             step[w] = pair[-1][0]
-            if done:
-                current[w], step[w] = nxt, 0
+            if done:  # as a trial actor does: the next assignment from the fields that differ
+                current[w] = None if nxt is None else dataclasses.replace(a, **dict(zip(ASSIGNMENT_WIRE, nxt)))
+                step[w] = 0
                 ended += 1
                 if rss_at_tenth is None and ended >= max(1, n // 10):
                     rss_at_tenth = _rss_mb()

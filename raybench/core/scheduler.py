@@ -28,6 +28,9 @@ from raybench.search.space import grid_values
 
 Clock = Callable[[], float]
 
+# The fields of an Assignment that differ from trial to trial: what report_many sends of the next one.
+ASSIGNMENT_WIRE = ("trial_id", "config", "attempt", "seed", "from_step", "checkpoint")
+
 
 class Sink(Protocol):
     def append(self, event: Mapping[str, Any], *, sync: Optional[bool] = None) -> None: ...
@@ -346,14 +349,16 @@ class SchedulerCore:
 
     def report_many(self, trial_id: int, reports: Sequence[tuple[int, dict[str, float], float, Optional[dict]]],
                     rss_mb: Optional[float] = None, worker: Optional[int] = None, node_id: Optional[str] = None,
-                    pid: int = 0) -> tuple[Action, bool, Optional[Assignment]]:
+                    pid: int = 0) -> tuple[int, bool, Optional[tuple]]:
         """Consecutive reports of one trial, each `(step, metrics, elapsed_s, checkpoint)`, decided one by one
         exactly as `report` decides them; those after a STOP are dropped unlogged (the worker trained them
         before it knew). When the trial ends here (a stop, or its last epoch) and `worker` is given, it is
         finished and the worker's next assignment comes back in the same call, as `next_trial` would give it.
 
-        Returns (the last decision's action, whether the trial ended, the next assignment or None).
-        Every event reaches the OS once, before the answer: one flush for the whole call.
+        Returns (the last decision's Action as an int, whether the trial ended, the next assignment as
+        `ASSIGNMENT_WIRE` fields or None): plain values that Ray sends without pickling. The fields an
+        assignment shares with every other of the experiment (task, space, ...) are not sent again; the worker
+        has them from its first assignment. Every event reaches the OS once, before the answer: one flush.
         """
         held = getattr(self.log, "held", None)
         with held() if held is not None else contextlib.nullcontext():
@@ -364,6 +369,7 @@ class SchedulerCore:
                     break
             ended = action is Action.STOP or (step is not None and step >= self.cfg.task.epochs)
             if not ended or worker is None:
-                return action, ended, None
+                return int(action), ended, None
             status = "completed" if step is not None and step >= self.cfg.task.epochs else "pruned"
-            return action, True, self.next_trial(worker, node_id, pid, Finished(trial_id, status, rss_mb))
+            nxt = self.next_trial(worker, node_id, pid, Finished(trial_id, status, rss_mb))
+            return int(action), True, None if nxt is None else tuple(getattr(nxt, f) for f in ASSIGNMENT_WIRE)

@@ -31,7 +31,7 @@ class TrialStatus(enum.Enum):
         return self in (TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStatus.FAILED)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """One attempt of a trial, from its trial_started to its end (Unix s); outcome is how it ended."""
 
@@ -43,7 +43,7 @@ class Span:
     node_id: Optional[str] = None
 
 
-@dataclass
+@dataclass(slots=True)  # one per trial, kept for the whole run: slots halve its memory
 class TrialState:
     """One trial as the log tells it. `known` is False when its trial_created record was lost to damage."""
 

@@ -6,16 +6,17 @@ One actor serves many trials, so the process start and the data loading are paid
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import time
 import traceback
 from typing import Any, Optional
 
 from raybench.core.records import Assignment, BestTrial, Finished, WorkerShape
+from raybench.core.scheduler import ASSIGNMENT_WIRE
 from raybench.runtime._energy_node import track_trial, trial_warm, untrack_trial
 from raybench.runtime._names import energy_actor_name
 from raybench.runtime._watchdog import MemoryWatchdog
-from raybench.search.decision import Action
 
 
 def one_line(exc: BaseException) -> str:
@@ -73,12 +74,16 @@ class TrialWorker:
         self._scheduler = scheduler
         done = 0
         assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, None))
+        first = assignment
         while assignment is not None:
             handed, value = self._run_trial(scheduler, assignment)
             done += 1
-            # The call that ended the trial usually brought the next one too; else ask, saying how it ended.
-            assignment = value if handed else ray.get(
-                scheduler.next_trial.remote(self.worker, self.node_id, self.pid, value))
+            # The call that ended the trial usually brought the next one too (only the fields that differ from
+            # trial to trial); else ask, saying how it ended.
+            if handed:
+                assignment = None if value is None else dataclasses.replace(first, **dict(zip(ASSIGNMENT_WIRE, value)))
+            else:
+                assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, value))
         return done
 
     def _run_trial(self, scheduler, a: Assignment) -> tuple[bool, Any]:
@@ -117,7 +122,7 @@ class TrialWorker:
                     continue
                 batch = [*held, (epoch, metrics, time.time() - t_start, ckpt)]
                 held = []
-                action, ended, nxt = self._report(scheduler, tid, batch, handoff=True)
+                _, ended, nxt = self._report(scheduler, tid, batch, handoff=True)
                 if ended:
                     return True, nxt
             return False, Finished(tid, "completed", self.watchdog.peak_mb)  # a resumed trial past its epochs
@@ -135,9 +140,9 @@ class TrialWorker:
                 untrack_trial(energy, tid)
             self._trial_id = None
 
-    def _report(self, scheduler, tid: int, reports: list[tuple], *, handoff: bool) -> tuple[Action, bool, Any]:
-        """One round trip with one or two reports: (the last decision, whether the trial ended, the next
-        assignment when it ended and `handoff`)."""
+    def _report(self, scheduler, tid: int, reports: list[tuple], *, handoff: bool) -> tuple[int, bool, Any]:
+        """One round trip with one or two reports: SchedulerCore.report_many's answer (the last decision,
+        whether the trial ended, the next assignment's wire fields when it ended and `handoff`)."""
         import ray
 
         t = time.perf_counter()

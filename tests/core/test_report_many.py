@@ -1,9 +1,11 @@
 """SchedulerCore.report_many: a trial's reports in one call decide exactly what report() decides one by one,
 drop what follows a stop, and hand out the next trial in the same call when the trial ends."""
 
+import dataclasses
+
 from raybench.config import ExperimentConfig
 from raybench.core.records import Finished
-from raybench.core.scheduler import SchedulerCore
+from raybench.core.scheduler import ASSIGNMENT_WIRE, SchedulerCore
 from raybench.search.decision import Action
 from raybench.search.synthetic import SyntheticObjective
 
@@ -61,8 +63,9 @@ def drive(batched: bool):
                 pair = [(k, metric(a, k), float(k), None) for k in range(s + 1, min(s + 2, 9) + 1)]
                 action, ended, nxt = core.report_many(a.trial_id, pair, None, w, "n", w)
                 step[w] = pair[-1][0]
-                if ended:
-                    current[w], step[w] = nxt, 0
+                if ended:  # the worker rebuilds the assignment from the fields that differ
+                    current[w] = None if nxt is None else dataclasses.replace(a, **dict(zip(ASSIGNMENT_WIRE, nxt)))
+                    step[w] = 0
             else:
                 step[w] += 1
                 action = core.report(a.trial_id, step[w], metric(a, step[w]), float(step[w]))
@@ -112,14 +115,14 @@ def test_a_report_after_a_stop_is_dropped_and_the_next_trial_comes_back():
         a = core.next_trial(0, "n", 0)
         action, ended, nxt = core.report_many(a.trial_id, [(1, {"val_accuracy": 0.1}, 1.0, None),
                                                            (2, {"val_accuracy": 0.2}, 2.0, None)], None, 0, "n", 0)
-        if action is Action.STOP:
+        if action == Action.STOP:
             break
-    assert action is Action.STOP and ended and nxt is not None and nxt.trial_id != a.trial_id
+    assert action == Action.STOP and ended and nxt is not None and nxt[0] != a.trial_id
     mine = [e for e in log.events if e.get("trial_id") == a.trial_id]
     assert [e["event"] for e in mine] == ["trial_created", "trial_started", "report", "decision", "trial_completed"]
     assert mine[-1]["status"] == "pruned" and mine[-1]["steps"] == 1
     # Without a worker, nothing is handed out and the trial keeps running until told.
-    b = nxt
-    action, ended, none = core.report_many(b.trial_id, [(1, {"val_accuracy": 0.95}, 1.0, None)])
-    assert action is Action.CONTINUE and not ended and none is None
-    assert core.state.trials[b.trial_id].status.value == "running"
+    assert dict(zip(ASSIGNMENT_WIRE, nxt))["config"] == core.state.trials[nxt[0]].config
+    action, ended, none = core.report_many(nxt[0], [(1, {"val_accuracy": 0.95}, 1.0, None)])
+    assert action == Action.CONTINUE and not ended and none is None
+    assert core.state.trials[nxt[0]].status.value == "running"
