@@ -8,9 +8,10 @@ and on a resume alike.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Optional, Protocol, Union
 
 from raybench.config import ExperimentConfig
@@ -37,6 +38,9 @@ from raybench.search.samplers import make_sampler
 from raybench.search.space import grid_values
 
 Clock = Callable[[], float]
+
+# The fields of an Assignment that differ from trial to trial: what report_many sends of the next one.
+ASSIGNMENT_WIRE = ("trial_id", "config", "attempt", "seed", "from_step", "checkpoint")
 
 
 class Sink(Protocol):
@@ -450,3 +454,35 @@ class SchedulerCore:
         if n is None:
             return cap
         return n if cap is None else min(n, cap)
+
+    # ---- several reports in one call ---------------------------------------------------------
+
+    def report_many(self, trial_id: int, reports: Sequence[tuple[int, dict[str, float], float, Optional[dict]]],
+                    rss_mb: Optional[float] = None, worker: Optional[int] = None, node_id: Optional[str] = None,
+                    pid: int = 0) -> tuple[int, bool, Optional[tuple]]:
+        """Consecutive reports of one trial, each `(step, metrics, elapsed_s, checkpoint)`, decided one by one
+        exactly as `report` decides them; those after a STOP are dropped unlogged (the worker trained them
+        before it knew). When the trial ends here (a stop, or its last epoch) and `worker` is given, it is
+        finished and the worker's next assignment comes back in the same call, as `next_trial` would give it.
+
+        Returns (the last decision's Action as an int, whether the trial ended, the next assignment as
+        `ASSIGNMENT_WIRE` fields, a float of seconds to wait before asking again, or None): plain values that Ray sends without pickling. The fields an
+        assignment shares with every other of the experiment (task, space, ...) are not sent again; the worker
+        has them from its first assignment. Every event reaches the OS once, before the answer: one flush.
+        """
+        held = getattr(self.log, "held", None)
+        with held() if held is not None else contextlib.nullcontext():
+            action, step = Action.CONTINUE, None
+            for step, metrics, elapsed_s, checkpoint in reports:
+                action = self.report(trial_id, step, metrics, elapsed_s, checkpoint, rss_mb)
+                if action is not Action.CONTINUE:  # a stop or a pause: what was trained after it is dropped
+                    break
+            last = step is not None and step >= self.cfg.task.epochs
+            ended = action is not Action.CONTINUE or last
+            if not ended or worker is None:
+                return int(action), ended, None
+            status = "completed" if last else "paused" if action is Action.PAUSE else "pruned"
+            nxt = self.next_trial(worker, node_id, pid, Finished(trial_id, status, rss_mb))
+            if isinstance(nxt, Wait):  # nothing to start now, but paused trials may be promoted: ask again later
+                return int(action), True, float(nxt.seconds)
+            return int(action), True, None if nxt is None else tuple(getattr(nxt, f) for f in ASSIGNMENT_WIRE)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -88,6 +89,7 @@ class EventLog:
         self._fp = os.fdopen(fd, "ab")
         self._lock = threading.Lock()
         self._buffered = buffered
+        self._held = 0  # > 0 inside held(): appends are flushed when the outermost held() ends
 
     @classmethod
     def open(cls, path: Union[str, os.PathLike], *, resume: bool = False, buffered: bool = False) -> EventLog:
@@ -129,11 +131,29 @@ class EventLog:
             if self._fp.closed:
                 raise ValueError(f"event log {self.path} is closed")
             self._fp.write(record)
-            if not self._buffered:
+            if not (self._buffered or self._held):
                 self._fp.flush()
             if do_sync:
                 self._fp.flush()
                 os.fsync(self._fp.fileno())
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Appends inside wait in the buffer and reach the OS together, with one flush at the end.
+
+        For a caller that answers once for several events (a batch of reports): everything is flushed
+        before it answers, so nothing anyone acted on can be lost with the process. Milestones still
+        fsync at once. Re-entrant.
+        """
+        with self._lock:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held -= 1
+                if not self._held and not self._fp.closed and not self._buffered:
+                    self._fp.flush()
 
     def sync(self) -> None:
         """fsync everything appended so far."""

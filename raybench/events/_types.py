@@ -86,13 +86,20 @@ def make_event(kind: str, /, **fields: Any) -> dict[str, Any]:
     missing = [name for name in required if name not in fields]
     if missing:
         raise ValueError(f"{kind} event is missing {', '.join(missing)}")
-    for (k, name), choices in _CHOICES.items():
-        if k == kind and fields[name] not in choices:
+    for name, choices in _CHOICES_BY_KIND.get(kind, ()):
+        if fields[name] not in choices:
             raise ValueError(f"{kind}.{name} must be one of {', '.join(choices)}, got {fields[name]!r}")
     t = fields.pop("t", None)
     event: dict[str, Any] = {"event": kind, "t": float(time.time() if t is None else t)}
     event.update(fields)
     return event
+
+
+# make_event runs for every report and decision: look up a kind's choices, do not scan them all.
+_CHOICES_BY_KIND: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    kind: tuple((name, choices) for (k, name), choices in _CHOICES.items() if k == kind)
+    for kind in {k for k, _ in _CHOICES}
+}
 
 
 # The run's milestones. Every event is flushed to the OS as it is appended, so a killed process loses

@@ -23,6 +23,7 @@ from raybench.report.plots._data import is_number, param_text
 from raybench.report.plots._energy import cumulative_energy, energy_samples
 
 REPORT_FILE = "report.html"
+MAX_TABLE_ROWS = 1_000  # rows of the trials and stops tables; the rest are in trials.csv and the log
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _CSS = """
 :root { --fg:#1d2327; --muted:#5f6b73; --line:#dde3e8; --bg:#ffffff; --band:#f5f7f9; --accent:#0b5cad; }
@@ -242,8 +243,10 @@ def stops_table(run: RunData) -> str:
         return '<p class="note">No stop decisions in this log.</p>'
     config = {r.trial_id: r.config for r in run.rows}
     keys = ("rule", "progress", "unit", "value", "cutoff", "n_peers", "rung", "detail")
-    rows = [[s.trial_id, s.step, *(s.reason.get(k) for k in keys), fmt(config.get(s.trial_id, {}))] for s in stops]
-    return table(["trial", "step", *keys, "config"], rows, table_id="stops")
+    rows = [[s.trial_id, s.step, *(s.reason.get(k) for k in keys), fmt(config.get(s.trial_id, {}))]
+            for s in stops[:MAX_TABLE_ROWS]]
+    return table(["trial", "step", *keys, "config"], rows, table_id="stops") + _cut(len(stops), "stop decisions, in log order",
+                                                                                  "events.msgpack")
 
 
 def trials_table(run: RunData, plots: PlotSet) -> str:
@@ -254,13 +257,20 @@ def trials_table(run: RunData, plots: PlotSet) -> str:
     headers = ["trial", "status", "attempts", "steps", f"final {run.metric}", f"best {run.metric}", "duration s",
                "node", *e_head, *tests, "stop rule", "error", *params]
     rows = []
-    for r in run.rows:
+    for r in run.rows[:MAX_TABLE_ROWS]:
         e = [joules.get(r.trial_id)] if joules is not None else []
         rows.append([r.trial_id, ("html", badge(r.status)), r.attempts, r.steps, r.final_metric, r.best_metric,
                      r.duration_s, r.node_id, *e, *(r.test_metrics.get(t) for t in tests), r.stop_rule,
                      f"{r.cause}: {r.error}" if r.error else None,
                      *(param_text(r.config[p]) if p in r.config else None for p in params)])
-    return table(headers, rows, table_id="trials")
+    return table(headers, rows, table_id="trials") + _cut(len(run.rows), "trials, by id", "trials.csv")
+
+
+def _cut(n: int, what: str, where: str) -> str:
+    """The note under a table cut at MAX_TABLE_ROWS: a page of 100,000 rows is no read for anyone."""
+    if n <= MAX_TABLE_ROWS:
+        return ""
+    return f'<p class="note">The first {MAX_TABLE_ROWS:,} of {n:,} {esc(what)}; all of them are in {where}.</p>'
 
 
 def audit_table(run: RunData) -> str:

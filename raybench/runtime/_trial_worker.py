@@ -5,16 +5,18 @@ One actor serves many trials, so the process start and the data loading are paid
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import time
 import traceback
-from typing import Optional
+from typing import Any, Optional
 
 from raybench.core.records import Assignment, BestTrial, Finished, Wait, WorkerShape
+from raybench.core.scheduler import ASSIGNMENT_WIRE
 from raybench.runtime._energy_node import track_trial, trial_warm, untrack_trial
 from raybench.runtime._names import energy_actor_name
 from raybench.runtime._watchdog import MemoryWatchdog
-from raybench.search.decision import Action
 
 
 def one_line(exc: BaseException) -> str:
@@ -43,6 +45,7 @@ class TrialWorker:
         self._energy = None
         self._trial_id: Optional[int] = None
         self._scheduler = None
+        self._rtt_s = 0.0  # a moving average of a report's round trip, as this worker sees it
         self.watchdog = MemoryWatchdog(shape.memory_limit_mb if memory_limit else None, self._over_limit).start()
 
     def _over_limit(self, rss_mb: float) -> None:
@@ -69,22 +72,30 @@ class TrialWorker:
         import ray
 
         self._scheduler = scheduler
-        finished: Optional[Finished] = None
         done = 0
-        while True:
-            assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, finished))
-            if assignment is None:
-                return done
+        first: Optional[Assignment] = None  # the template the handed-out wire fields fill in
+        assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, None))
+        while assignment is not None:
             if isinstance(assignment, Wait):  # paused trials may be promoted once running ones reach a rung
-                finished = None
                 time.sleep(assignment.seconds)
+                assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, None))
                 continue
-            finished = self._run_trial(scheduler, assignment)
+            first = first or assignment
+            handed, value = self._run_trial(scheduler, assignment)
             done += 1
+            # The call that ended the trial usually brought the next one too (only the fields that differ from
+            # trial to trial, or seconds to wait); else ask, saying how it ended.
+            if not handed:
+                assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, value))
+            elif isinstance(value, float):
+                assignment = Wait(value)
+            else:
+                assignment = None if value is None else dataclasses.replace(first, **dict(zip(ASSIGNMENT_WIRE, value)))
+        return done
 
-    def _run_trial(self, scheduler, a: Assignment) -> Optional[Finished]:
-        import ray
-
+    def _run_trial(self, scheduler, a: Assignment) -> tuple[bool, Any]:
+        """Run one trial. Returns (True, the next assignment or None) when the scheduler ended the trial and
+        handed out the next one in the same call, else (False, the Finished to tell it, or None)."""
         from raybench.workloads import build_workload
 
         tid = a.trial_id
@@ -95,7 +106,7 @@ class TrialWorker:
         if energy is not None:
             track_trial(energy, tid, self.pid, reserved)  # acknowledged; a process's first trial starts in "startup"
         t_start = time.time()
-        status = "completed"
+        held: list[tuple] = []  # a report trained but not yet sent (at most one)
         try:
             workload = build_workload(a.task, a.config, seed=a.seed, threads=self.threads,
                                       device=self.device, experiment_seed=a.experiment_seed, space=a.space)
@@ -105,27 +116,49 @@ class TrialWorker:
                 trial_warm(energy, tid, self.pid, reserved)  # the process's start-up (imports, data) ends here
             epochs = a.epochs
             for epoch in range(a.from_step + 1, epochs + 1):
+                t_epoch = time.perf_counter()
                 train = workload.train_epoch(epoch)
                 metrics = {**train, **workload.evaluate()}
                 last = epoch == epochs
                 ckpt = workload.state() if (a.send_checkpoints or last) else None
-                action = ray.get(scheduler.report.remote(tid, epoch, metrics, time.time() - t_start, ckpt,
-                                                         self.watchdog.peak_mb))
-                if action is Action.STOP and not last:
-                    status = "pruned"
-                    break
-                if action is Action.PAUSE and not last:  # its checkpoint went with the report
-                    status = "paused"
-                    break
+                epoch_s = time.perf_counter() - t_epoch
+                if not held and not last and epoch_s < self._rtt_s:
+                    # An epoch is shorter than a round trip: train one more before asking, and send both
+                    # reports in one call. A stop decided on this report then arrives one epoch late at most.
+                    held.append((epoch, metrics, time.time() - t_start, copy.deepcopy(ckpt)))
+                    continue
+                batch = [*held, (epoch, metrics, time.time() - t_start, ckpt)]
+                held = []
+                _, ended, nxt = self._report(scheduler, tid, batch, handoff=True)
+                if ended:
+                    return True, nxt
+            return False, Finished(tid, "completed", self.watchdog.peak_mb)  # a resumed trial past its epochs
         except Exception as exc:  # a trial's own error fails the trial, never the worker
+            if held:  # what it trained before the error counts, as it would have unbatched
+                try:
+                    self._report(scheduler, tid, held, handoff=False)
+                except Exception:
+                    pass
             scheduler.trial_error.remote(tid, one_line(exc), "error")
-            return None
+            return False, None
         finally:
             self.watchdog.disarm()
             if energy is not None:
                 untrack_trial(energy, tid)
             self._trial_id = None
-        return Finished(tid, status, self.watchdog.peak_mb)
+
+    def _report(self, scheduler, tid: int, reports: list[tuple], *, handoff: bool) -> tuple[int, bool, Any]:
+        """One round trip with one or two reports: SchedulerCore.report_many's answer (the last decision,
+        whether the trial ended, the next assignment's wire fields when it ended and `handoff`)."""
+        import ray
+
+        t = time.perf_counter()
+        out = ray.get(scheduler.report_many.remote(
+            tid, reports, self.watchdog.peak_mb,
+            *((self.worker, self.node_id, self.pid) if handoff else (None, None, 0))))
+        rtt_s = time.perf_counter() - t
+        self._rtt_s = rtt_s if self._rtt_s == 0.0 else 0.8 * self._rtt_s + 0.2 * rtt_s
+        return out
 
     def final_test(self, best: BestTrial) -> dict[str, float]:
         """Test accuracy of the best configuration: its final checkpoint, or a seeded retrain without one."""

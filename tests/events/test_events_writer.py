@@ -150,3 +150,20 @@ def test_append_throughput(tmp_path, capsys):
         print(f"\nevent log: append {len(batch) / elapsed_s:,.0f} events/s flush-only "
               f"({size / len(batch):.0f} B/event), read {n / read_s:,.0f} events/s")
     assert n == len(batch)
+
+
+def test_held_appends_reach_the_os_together_when_the_outermost_hold_ends(tmp_path):
+    import os
+
+    from raybench.events import EventLog, make_event, read_events
+
+    path = tmp_path / "events.msgpack"
+    with EventLog.open(path) as log:
+        with log.held():
+            with log.held():
+                log.append(make_event("warning", t=1.0, code="a", message="m"))
+            log.append(make_event("warning", t=2.0, code="b", message="m"))
+            assert os.path.getsize(path) == 0  # still in the writer's buffer
+        assert [e["code"] for e in read_events(path).events] == ["a", "b"]
+        log.append(make_event("warning", t=3.0, code="c", message="m"))
+        assert len(read_events(path).events) == 3  # outside a hold, every append is flushed at once

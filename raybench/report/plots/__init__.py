@@ -19,6 +19,7 @@ from raybench.report.plots._data import (
     Span,
     Stop,
     load_run,
+    reported_steps,
     stop_decisions,
     trial_spans,
 )
@@ -32,7 +33,13 @@ from raybench.report.plots._energy import (
     trial_energy_j,
 )
 from raybench.report.plots._figures import anytime_points, draw_anytime, draw_energy_per_trial, draw_power
-from raybench.report.plots._pruning import MAX_PARAMS, draw_pruning_timeline, draw_stopped_params, hyperparameters
+from raybench.report.plots._pruning import (
+    MAX_PARAMS,
+    draw_pruning_timeline,
+    draw_stopped_params,
+    hyperparameters,
+    timeline_sample,
+)
 from raybench.report.plots._tradeoffs import draw_audit, draw_pareto, pareto_axes
 
 PLOTS_DIR = "plots"
@@ -140,16 +147,21 @@ def write_plots(run: Union[RunData, str, os.PathLike], *, out_dir: Optional[Unio
     energy = trial_energy_j(run, samples)
     if energy.joules:
         plots.append(_save(draw_energy_per_trial(run, energy), out, "energy_per_trial", "Energy per trial",
-                           f"Bar chart of attributed joules for each of {len(energy.joules)} trials, coloured by outcome "
+                           f"{'Dots' if len(energy.joules) > 500 else 'Bar chart'} of attributed joules for each of "
+                           f"{len(energy.joules)} trials, coloured by outcome "
                            f"(completed, pruned, failed, running); largest {max(energy.joules.values()):.4g} J."))
     else:
         notes["energy_per_trial"] = "no energy samples and no per-trial energy in summary.json"
 
     stops = stop_decisions(run)
     if any(r.steps for r in run.rows):
+        n_steps = len(reported_steps(run))
+        shown, every = timeline_sample(range(n_steps))
+        sample = (f" A sample: every {every}th of {n_steps:,} trials by id ({len(shown):,} lines), since one line "
+                  "per trial would be a blot." if every > 1 else "")
         plots.append(_save(draw_pruning_timeline(run, stops), out, "pruning_timeline", "Pruning timeline",
                            f"One line per trial from its first to its last reported step; {len(stops)} stop "
-                           "decision(s) marked with a cross and labelled with the pruning rule."))
+                           f"decision(s) marked with a cross and labelled with the pruning rule.{sample}"))
     else:
         notes["pruning_timeline"] = "no trial reported a step"
 

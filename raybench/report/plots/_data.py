@@ -13,7 +13,7 @@ from typing import Any, Optional, Union
 
 from raybench.core.state import ExperimentState, Span, fold
 from raybench.events import SUMMARY_FILE, TrialRow, derive_summary, derive_trials, read_events
-from raybench.events.derive import run_log, section_energy
+from raybench.events.derive import SUMMARY_SCHEMA, run_log, section_energy
 
 # Outcome colours shared by every plot and the HTML legend (colour-blind safe Okabe-Ito hues).
 OUTCOME_COLORS = {
@@ -64,6 +64,17 @@ def _read_summary_file(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+# Keys every summary of this schema has; a file without one of them is derived again.
+_SUMMARY_KEYS = ("run_id", "status", "started_t", "trials", "best", "anytime", "decisions", "events", "metric",
+                 "energy")
+
+
+def _current(summary: Mapping[str, Any], events: Sequence[Any], damage: Sequence[Any]) -> bool:
+    """Whether summary.json was derived from exactly these events by this schema."""
+    return (summary.get("schema") == SUMMARY_SCHEMA and summary.get("events") == len(events)
+            and len(summary.get("damage") or ()) == len(damage) and all(k in summary for k in _SUMMARY_KEYS))
+
+
 def load_run(run_dir: Union[str, os.PathLike]) -> RunData:
     """Read RUN_DIR/events.msgpack and, where present, RUN_DIR/summary.json.
 
@@ -75,9 +86,13 @@ def load_run(run_dir: Union[str, os.PathLike]) -> RunData:
     events = list(read.events)
     state = fold(events)
     rows = derive_trials(state)
-    summary = derive_summary(events, damage=read.damage, rows=rows, state=state,
-                             extra=[section_energy(events, rows)])
-    summary.update(_read_summary_file(d / SUMMARY_FILE))
+    on_disk = _read_summary_file(d / SUMMARY_FILE)
+    if _current(on_disk, events, read.damage):
+        summary = on_disk  # derived from this very log (`raybench report` writes it first): not derived twice
+    else:
+        summary = derive_summary(events, damage=read.damage, rows=rows, state=state,
+                                 extra=[section_energy(events, rows)])
+        summary.update(on_disk)
     times = [float(e["t"]) for e in events if is_number(e.get("t"))]
     started = summary.get("started_t")
     start_t = float(started) if is_number(started) else min(times, default=0.0)

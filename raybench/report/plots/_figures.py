@@ -19,6 +19,13 @@ from raybench.report.plots._energy import PowerSeries, TrialEnergy, energy_at
 
 _DOMAIN_STYLE = {"cpu": "-", "dram": "--", "gpu": ":"}
 _MAX_LABELLED_TRIALS = 40  # beyond this, tick labels on the trial axis overlap; ticks are thinned
+_MANY_POINTS = 1_000  # past this many dots, they shrink and turn translucent so that density shows
+_MANY_BARS = 500  # past this many trials, energy per trial is drawn as dots, not bars
+
+
+def _dots(n: int) -> dict[str, Any]:
+    """Marker size and opacity for n dots: big and solid for a few, small and translucent for many."""
+    return {"s": 28, "alpha": 1.0} if n <= _MANY_POINTS else {"s": 5, "alpha": 0.35}
 
 
 def new_figure(width_in: float, height_in: float, *, rows: int = 1, height_ratios: Sequence[float] | None = None) -> tuple[Figure, list[Any]]:
@@ -72,13 +79,14 @@ def draw_anytime(run: RunData, points: list[dict[str, Any]], x_key: str, x_label
             continue
         sel = [p for p in sel if is_number(p.get("own"))]
         if sel:
-            ax.scatter([float(p[x_key]) for p in sel], [p["own"] for p in sel], s=28, zorder=3,
-                       color=OUTCOME_COLORS[status], label=f"{status} trial (its best)")
+            ax.scatter([float(p[x_key]) for p in sel], [p["own"] for p in sel], zorder=3, linewidths=0,
+                       color=OUTCOME_COLORS[status], label=f"{status} trial (its best)", **_dots(len(points)))
     ax.set_xlabel(x_label)
     ax.set_ylabel(f"{plain(run.metric)} ({plain(run.mode)})")
     ax.set_title(f"Anytime performance: best {plain(run.metric)} so far", fontsize=11, loc="left")
     if xs:
-        ax.legend(fontsize=8, loc="best")
+        # "best" placement tests every point against every spot: minutes for 100,000 points.
+        ax.legend(fontsize=8, loc="best" if len(points) <= _MANY_POINTS else "lower right")
     else:
         ax.text(0.5, 0.5, "no trial has ended yet", ha="center", va="center", transform=ax.transAxes)
     return fig
@@ -90,11 +98,17 @@ def draw_energy_per_trial(run: RunData, energy: TrialEnergy) -> Figure:
     ids = sorted(energy.joules)
     fig, (ax,) = new_figure(max(6.0, min(14.0, 0.35 * len(ids) + 3)), 3.8)
     colors = [OUTCOME_COLORS.get(status.get(t, "pending"), "#999999") for t in ids]
-    ax.bar(range(len(ids)), [energy.joules[t] for t in ids], color=colors, edgecolor="#333333", linewidth=0.4)
+    joules = [energy.joules[t] for t in ids]
+    many = len(ids) > _MANY_BARS
+    if many:  # thousands of bars are a blot and slow to draw: one dot per trial instead
+        ax.scatter(range(len(ids)), joules, c=colors, linewidths=0, **_dots(len(ids)))
+    else:
+        ax.bar(range(len(ids)), joules, color=colors, edgecolor="#333333", linewidth=0.4)
     trial_ticks(ax, ids, axis="x")
     ax.set_xlabel("trial")
     ax.set_ylabel(f"energy, J ({energy.provenance})")
-    ax.set_title("Energy per trial (attributed)", fontsize=11, loc="left", wrap=True)
+    ax.set_title(f"Energy per trial (attributed){f', one dot per trial ({len(ids):,})' if many else ''}",
+                 fontsize=11, loc="left", wrap=True)
     outcome_legend(ax, [status.get(t, "pending") for t in ids], loc="upper right")
     return fig
 

@@ -16,6 +16,7 @@ from matplotlib.patches import Patch
 from raybench.report.plots._data import OUTCOME_COLORS, RunData, Stop, is_number, param_text, plain, reported_steps
 from raybench.report.plots._figures import new_figure, outcome_legend, trial_ticks
 
+MAX_TIMELINE_TRIALS = 200  # rows in the pruning timeline; past it, a sample of every k-th trial
 MAX_PARAMS = 12  # panels in the hyperparameter figure; the rest are named in the report
 MAX_CATEGORIES = 15  # bars per categorical panel; rarer values are pooled as "other"
 _GROUPS = (("completed", "completed"), ("pruned", "stopped"))
@@ -28,34 +29,50 @@ def stop_label(stop: Stop) -> str:
     return plain(f"{rule} r{rung}" if rung is not None else rule)
 
 
+def timeline_sample(ids: Sequence[int]) -> tuple[list[int], int]:
+    """The trial ids the timeline draws, and the stride: every trial up to MAX_TIMELINE_TRIALS, else every
+    k-th by id (k the stride), so that a row stays thicker than a hairline and the figure is not a blot."""
+    every = max(1, math.ceil(len(ids) / MAX_TIMELINE_TRIALS))
+    return list(ids[::every]), every
+
+
 def draw_pruning_timeline(run: RunData, stops: Sequence[Stop]) -> Figure:
     """One line per trial from its first to its last reported step, in its status colour; a cross where a
     stop decision ended it, labelled with the rule (and rung); a dot where it ran all its epochs, a square
-    where it failed, a triangle where it is still running."""
+    where it failed, a triangle where it is still running. Past MAX_TIMELINE_TRIALS trials, every k-th
+    trial by id is drawn, and the title says so; the stop counts in the title are over every trial."""
     steps = reported_steps(run)
     status = {r.trial_id: r.status for r in run.rows}
-    ids = sorted(steps)
+    all_ids = sorted(steps)
+    ids, every = timeline_sample(all_ids)
     fig, (ax,) = new_figure(8.0, 2.2 + min(7.0, 0.28 * len(ids)))
     # Past a few dozen trials the rows are thinner than a label: draw thinner and name the rules in the title.
     dense = len(ids) > 40 or len(stops) > 30
     lw, ms = (1.2, 2.5) if dense else (3.0, 4.0)
     row = {tid: i for i, tid in enumerate(ids)}
+    # One artist per outcome, not per trial: segments joined by NaN breaks (thousands of artists take minutes).
+    by_status: dict[str, list[int]] = {}
     for tid in ids:
-        lo, hi = steps[tid]
-        color = OUTCOME_COLORS.get(status.get(tid, "pending"), "#999999")
+        by_status.setdefault(status.get(tid, "pending"), []).append(tid)
+    for st, tids in by_status.items():
+        color = OUTCOME_COLORS.get(st, "#999999")
+        xs = [x for tid in tids for x in (*steps[tid], math.nan)]
+        ys = [y for tid in tids for y in (row[tid], row[tid], math.nan)]
         # Markers at both ends, so a trial that reported a single step still shows as a dot.
-        ax.plot([lo, hi], [row[tid], row[tid]], "-o", color=color, linewidth=lw, markersize=ms, solid_capstyle="round")
-        end = {"completed": "o", "running": ">", "failed": "s"}.get(status.get(tid, ""))
+        ax.plot(xs, ys, "-o", color=color, linewidth=lw, markersize=ms, solid_capstyle="round")
+        end = {"completed": "o", "running": ">", "failed": "s"}.get(st)
         if end:
-            ax.plot([hi], [row[tid]], end, color=color, markersize=ms + 3)
-    for s in stops:
-        if s.trial_id not in row:
-            continue
-        x = s.step if s.step is not None else steps[s.trial_id][1]
-        ax.plot([x], [row[s.trial_id]], "X", color="#B22222", markersize=ms + 5, zorder=3)
+            ax.plot([steps[t][1] for t in tids], [row[t] for t in tids], end, linestyle="none", color=color,
+                    markersize=ms + 3)
+    shown = [s for s in stops if s.trial_id in row]
+    if shown:
+        xs = [s.step if s.step is not None else steps[s.trial_id][1] for s in shown]
+        ax.plot(xs, [row[s.trial_id] for s in shown], "X", linestyle="none", color="#B22222", markersize=ms + 5,
+                zorder=3)
         if not dense:
-            ax.annotate(stop_label(s), (x, row[s.trial_id]), xytext=(6, 3), textcoords="offset points", fontsize=7,
-                        color="#7A1010")
+            for s, x in zip(shown, xs):
+                ax.annotate(stop_label(s), (x, row[s.trial_id]), xytext=(6, 3), textcoords="offset points",
+                            fontsize=7, color="#7A1010")
     rungs = sorted({float(s.reason["progress"]) for s in stops
                     if s.reason.get("rung") is not None and is_number(s.reason.get("progress"))
                     and s.reason.get("unit") in ("epoch", "step")})
@@ -68,7 +85,8 @@ def draw_pruning_timeline(run: RunData, stops: Sequence[Stop]) -> Figure:
     ax.set_xlabel("step (epoch)")
     rules = Counter(str(s.reason.get("rule") or "stop") for s in stops)
     by_rule = f" ({', '.join(f'{plain(r)} {n}' for r, n in sorted(rules.items()))})" if rules else ""
-    ax.set_title(f"Pruning timeline: {len(stops)} stop decision(s){by_rule}", fontsize=11, loc="left")
+    sample = f"\nevery {every}th trial by id shown ({len(ids):,} of {len(all_ids):,})" if every > 1 else ""
+    ax.set_title(f"Pruning timeline: {len(stops)} stop decision(s){by_rule}{sample}", fontsize=11, loc="left")
     outcome_legend(ax, [status.get(t, "pending") for t in ids], loc="lower right")
     return fig
 
@@ -94,7 +112,9 @@ def _strip(ax: Any, name: str, groups: Mapping[str, list[Mapping[str, Any]]]) ->
     for y, (label, configs) in enumerate(groups.items()):
         xs = [float(c[name]) for c in configs if is_number(c.get(name))]
         status = "completed" if label == "completed" else "pruned"
-        ax.scatter(xs, y + rng.uniform(-0.15, 0.15, len(xs)), s=22, alpha=0.8, color=OUTCOME_COLORS[status])
+        many = len(xs) > 1_000  # thousands of dots: small and translucent, so that density shows
+        ax.scatter(xs, y + rng.uniform(-0.15, 0.15, len(xs)), s=4 if many else 22, alpha=0.25 if many else 0.8,
+                   linewidths=0, color=OUTCOME_COLORS[status])
     if values and min(values) > 0 and max(values) / min(values) >= 100:
         ax.set_xscale("log")
     ax.set_yticks(range(len(groups)), [f"{k} ({len(v)})" for k, v in groups.items()], fontsize=8)

@@ -1,0 +1,271 @@
+"""raybench vs Ray Tune with many workers on a simulated multi-node cluster, in the same run.
+
+A `ray.cluster_utils.Cluster` of NODES nodes (1 logical CPU each) holds W workers of NODES/W CPUs, so 8,
+32 and 64 workers fit on a 2-core machine. Both runtimes run zero-cost synthetic trials of up to 10
+reports each with ASHA (grace 1, eta 3, max_t 10): what is measured is the runtime's own cost.
+
+raybench runs its real scheduler actor (LiveScheduler, writing a real event log) and its real trial
+actors; subclasses defined here only add probes: the trial actor times each report's round trip (the
+latency of a decision as the worker sees it), and the scheduler tells its process CPU time.
+Tune runs a function trainable with `reuse_actors=True` and `ASHAScheduler`; a callback stamps each trial's
+end. trials/s and reports/s are steady-state rates over the middle 80% of trial ends (start-up and the
+tail left out, the same rule for both); wall s is the whole run from its first actor to its last trial.
+
+    python scripts/bench_scale.py                    # 8, 32, 64 workers; 3 repeats
+    python scripts/bench_scale.py --quick            # 8 and 32 workers, 1 repeat, fewer trials
+    python scripts/bench_scale.py --workers 32 --no-tune
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+NODES = 4
+SPACE = {"x": {"type": "uniform", "low": 0.0, "high": 1.0},
+         "y": {"type": "loguniform", "low": 1e-4, "high": 1e-1}}
+
+
+def config(workers: int, trials: int):
+    from raybench.config import ExperimentConfig
+
+    return ExperimentConfig.model_validate({
+        "name": "bench-scale", "seed": 0,
+        "task": {"dataset": "synthetic", "epochs": 10},
+        "search_space": SPACE,
+        "sampler": {"type": "random"},
+        "pruner": {"type": "asha", "grace_period": 1, "reduction_factor": 3, "max_t": 10},
+        "workers": {"count": workers, "cpus": NODES / workers, "memory_mb": 64, "enforce_memory": False},
+        "budget": {"max_trials": trials},
+        "energy": {"backend": "none", "gpu": "none"},
+        "max_failures": 0,
+    })
+
+
+def _probes(pairs: bool = True):
+    """The probing subclasses, made here so that Ray ships them by value to the actors. pairs=False: every
+    report goes alone (the ablation of the pairing)."""
+    from raybench.runtime._scheduler import LiveScheduler
+    from raybench.runtime._trial_worker import TrialWorker
+
+    class ProbedWorker(TrialWorker):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.latencies_ms: list[float] = []
+
+        def _report(self, *args, **kw):
+            t = time.perf_counter()
+            action = super()._report(*args, **kw)
+            self.latencies_ms.append((time.perf_counter() - t) * 1e3)
+            if not pairs:
+                self._rtt_s = 0.0
+            return action
+
+        def cpu_s(self) -> float:
+            return time.process_time()
+
+        def latencies(self) -> list[float]:
+            return self.latencies_ms
+
+    class ProbedScheduler(LiveScheduler):
+        def cpu_s(self) -> float:
+            return time.process_time()
+
+        def profile(self, path=None) -> None:
+            """Start cProfile on the thread that runs the calls; with a path, stop and write the stats."""
+            import cProfile
+
+            if path is None:
+                self._prof = cProfile.Profile()
+                self._prof.enable()
+            else:
+                self._prof.disable()
+                self._prof.dump_stats(path)
+
+    return ProbedWorker, ProbedScheduler
+
+
+def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profile: str = "") -> dict:
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from raybench.core.records import WorkerShape
+    from raybench.events import EVENTS_FILE, read_events
+
+    cfg = config(workers, trials)
+    shape = WorkerShape.of(cfg.workers)
+    worker_cls, sched_cls = _probes(pairs)
+    os.makedirs(out)
+    here = ray.get_runtime_context().get_node_id()
+    t0 = time.time()
+    sched = ray.remote(num_cpus=0, max_restarts=0)(sched_cls).options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(cfg, out)
+    ray.get(sched.start.remote(run_id="bench", env={}, requested=workers, effective=workers))
+    actors = [ray.remote(max_restarts=0)(worker_cls).options(**shape.ray_options(), scheduling_strategy="SPREAD")
+              .remote(i, shape, memory_limit=False) for i in range(workers)]
+    worker_cpu0 = sum(ray.get([a.cpu_s.remote() for a in actors]))  # all started; their start-up left out
+    cpu0 = ray.get(sched.cpu_s.remote())
+    if profile:
+        ray.get(sched.profile.remote())
+    done = ray.get([a.run.remote(sched) for a in actors])
+    wall = time.time() - t0
+    if profile:
+        ray.get(sched.profile.remote(profile))
+    cpu1 = ray.get(sched.cpu_s.remote())
+    worker_cpu = sum(ray.get([a.cpu_s.remote() for a in actors])) - worker_cpu0
+    lat = [x for a in actors for x in ray.get(a.latencies.remote())]
+    ray.get(sched.end.remote("completed", ""))
+    for a in actors:
+        ray.kill(a)
+    ray.kill(sched)
+    assert sum(done) == trials, (sum(done), trials)
+    events = read_events(os.path.join(out, EVENTS_FILE)).events
+    ends = sorted(e["t"] for e in events if e["event"] == "trial_completed")
+    reports = sorted(e["t"] for e in events if e["event"] == "report")
+    assert len(ends) == trials
+    rate, lo, hi = _steady(ends)
+    n_rep = sum(1 for t in reports if lo <= t <= hi)
+    first = min(e["t"] for e in events if e["event"] == "trial_started")
+    return {"wall_s": wall, "trials_s": rate, "reports_s": n_rep / (hi - lo),
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+            "sched_cpu": (cpu1 - cpu0) / (ends[-1] - first), "reports_per_trial": len(reports) / trials,
+            "sched_us_per_report": (cpu1 - cpu0) / len(reports) * 1e6,
+            "worker_ms_per_trial": worker_cpu / trials * 1e3,
+            "log_bytes": os.path.getsize(os.path.join(out, EVENTS_FILE))}
+
+
+def _steady(ends: list[float]) -> tuple[float, float, float]:
+    """Trial ends per second over the middle 80% of ends."""
+    n = len(ends)
+    i, j = n // 10, n - 1 - n // 10
+    return (j - i) / max(ends[j] - ends[i], 1e-9), ends[i], ends[j]
+
+
+def _tune_trainable(config):
+    from ray import tune
+
+    from raybench.search.space import LogUniform, Uniform
+    from raybench.search.synthetic import SyntheticObjective
+
+    objective = SyntheticObjective({"x": Uniform(0.0, 1.0), "y": LogUniform(1e-4, 1e-1)}, 0)
+    for step in range(1, 11):
+        tune.report({"val_accuracy": objective.curve(config, step)})
+
+
+def tune_once(workers: int, trials: int, out: str) -> dict:
+    from ray import tune
+    from ray.tune import Callback
+    from ray.tune.schedulers import ASHAScheduler
+
+    ends: list[float] = []
+    results = [0]
+
+    class Stamps(Callback):
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            ends.append(time.time())
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            results[0] += 1
+
+    tuner = tune.Tuner(
+        tune.with_resources(_tune_trainable, {"cpu": NODES / workers}),
+        param_space={"x": tune.uniform(0.0, 1.0), "y": tune.loguniform(1e-4, 1e-1)},
+        tune_config=tune.TuneConfig(
+            num_samples=trials, max_concurrent_trials=workers, reuse_actors=True,
+            scheduler=ASHAScheduler(metric="val_accuracy", mode="max", max_t=10, grace_period=1,
+                                    reduction_factor=3)),
+        run_config=tune.RunConfig(storage_path=out, name="tune", verbose=0, callbacks=[Stamps()]),
+    )
+    t = time.time()
+    grid = tuner.fit()
+    wall = time.time() - t
+    assert len(grid) == trials
+    rate, lo, hi = _steady(sorted(ends))
+    return {"wall_s": wall, "trials_s": rate, "reports_s": results[0] / wall,
+            "reports_per_trial": results[0] / trials}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, nargs="+", default=[8, 32, 64])
+    ap.add_argument("--trials", type=int, default=None, help="raybench trials per run (default 50 per worker, "
+                                                             "at least 1,000)")
+    ap.add_argument("--tune-trials", type=int, default=None, help="Tune trials per run (default 10 per worker, "
+                                                                  "at least 200)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-tune", action="store_true")
+    ap.add_argument("--profile", help="write the scheduler's cProfile stats of the first raybench run here")
+    ap.add_argument("--ablate", action="store_true", help="also run raybench with every report sent alone")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.workers, args.repeats = [8, 32], 1
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    for _ in range(NODES - 1):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, logging_level="ERROR")
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for w in args.workers:
+                n_rb = args.trials or max(1000, 50 * w) // (4 if args.quick else 1)
+                n_tu = args.tune_trials or max(200, 10 * w) // (2 if args.quick else 1)
+                rb, tu, single = [], [], []
+                for r in range(args.repeats):  # interleaved, so that both see the same load
+                    rb.append(raybench_once(w, n_rb, os.path.join(tmp, f"rb-{w}-{r}"),
+                                            profile=args.profile if r == 0 and w == args.workers[0] else ""))
+                    print(f"  {w} workers, raybench run {r}: {_fmt(rb[-1])}", flush=True)
+                    if args.ablate:
+                        single.append(raybench_once(w, n_rb, os.path.join(tmp, f"rb1-{w}-{r}"), pairs=False))
+                        print(f"  {w} workers, raybench unpaired run {r}: {_fmt(single[-1])}", flush=True)
+                    if not args.no_tune:
+                        tu.append(tune_once(w, n_tu, os.path.join(tmp, f"tune-{w}-{r}")))
+                        print(f"  {w} workers, tune run {r}: {_fmt(tu[-1])}", flush=True)
+                rows.append((w, n_rb, n_tu, _median(rb), _median(tu) if tu else None,
+                             [x["trials_s"] / y["trials_s"] for x, y in zip(rb, tu)],
+                             _median(single) if single else None))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    print(f"\nmachine: {os.cpu_count()} CPUs; simulated cluster of {NODES} nodes x 1 CPU; zero-cost synthetic "
+          f"trials, 10 epochs, ASHA (grace 1, eta 3); median of {args.repeats}")
+    print("| workers | CPUs each | trials (rb / Tune) | raybench trials/s | Tune trials/s | ratio | raybench "
+          "reports/s | decision p50 ms | p99 ms | scheduler CPU (% of a core) | scheduler CPU us/report | "
+          "worker CPU ms/trial |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for w, n_rb, n_tu, rb, tu, ratios, single in rows:
+        for name, r in (("", rb), (" (unpaired)", single)):
+            if r is None:
+                continue
+            tu_rate = f"{tu['trials_s']:.1f}" if tu and not name else "-"
+            ratio = f"{statistics.median(ratios):.1f}x" if ratios and not name else "-"
+            print(f"| {w}{name} | {NODES / w:g} | {n_rb:,} / {n_tu:,} | {r['trials_s']:.1f} | {tu_rate} | {ratio} | "
+                  f"{r['reports_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['sched_cpu'] * 100:.0f} | "
+                  f"{r['sched_us_per_report']:.0f} | {r['worker_ms_per_trial']:.1f} |")
+    return 0
+
+
+def _median(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def _fmt(r: dict) -> str:
+    return ", ".join(f"{k} {v:.3g}" for k, v in r.items())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
