@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/baseline.yaml
 
-.PHONY: venv run quick test lint bench clean
+.PHONY: venv run quick test test-long lint bench clean
 
 venv: $(STAMP)
 
@@ -25,7 +25,10 @@ lint: venv
 	$(BIN)/ruff check raybench tests scripts examples
 
 test: venv lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not long" tests
+
+test-long: venv
+	$(BIN)/python -m pytest -q -m long tests
 
 bench: venv
 	@for s in scripts/bench_*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done

@@ -180,7 +180,11 @@ def drop_required(draw, cfg):
 def unknown_key(draw, cfg):
     p = draw(st.sampled_from(PARAMS))
     levels = [(path, set(m.model_fields)) for path, m in SECTIONS.items()]
-    levels += [(("search_space", p), {"type", "values"}), (("sampler",), {"type"}), (("pruner",), {"type"})]
+    # A key that some sampler or pruner accepts is not unknown: a mutated type may make it valid.
+    sampler_keys = {f for m in typing.get_args(typing.get_args(schema.SamplerSpec)[0]) for f in m.model_fields}
+    pruner_keys = {f for m in typing.get_args(typing.get_args(schema.PrunerSpec)[0]) for f in m.model_fields}
+    levels += [(("search_space", p), {"type", "values"}), (("sampler",), sampler_keys | {"type"}),
+               (("pruner",), pruner_keys | {"type"})]
     path, known = draw(st.sampled_from(levels))
     key = draw(st.one_of(word, text).filter(lambda k: k not in known and k != "<<"))  # "<<" merges
     _get(cfg, path)[key] = draw(junk)
@@ -195,7 +199,8 @@ def new_param_not_a_mapping(draw, cfg):
 def wrong_value(draw, cfg):
     fields = [(path, m, f) for path, m in SECTIONS.items() for f in m.model_fields
               if _scalar_kind(m.model_fields[f].annotation)[0] != "other"]
-    fields += [(path, m, f) for path, (_, m) in TYPED_SECTIONS.items() for f in m.model_fields if f != "type"]
+    fields += [(path, m, f) for path, (_, m) in TYPED_SECTIONS.items() for f in m.model_fields
+               if f != "type" and _scalar_kind(m.model_fields[f].annotation)[0] != "other"]
     path, model, field = draw(st.sampled_from(fields))
     if path in TYPED_SECTIONS:
         kind, _ = TYPED_SECTIONS[path]

@@ -7,7 +7,9 @@ import os
 import chaos
 import pytest
 
-pytestmark = pytest.mark.timeout(600)
+# About 100 s a seed on 2 cores: `make test-long` runs it, `make test` leaves it out (CI time), and
+# scripts/bench_chaos.py runs many seeds.
+pytestmark = [pytest.mark.timeout(600), pytest.mark.long]
 
 CI_SEEDS = [int(s) for s in os.environ.get("RAYBENCH_CHAOS_SEEDS", "1").split(",")]
 

@@ -1,6 +1,6 @@
 """What pruning really saves: one unpruned grid run's curves replayed under every pruner, audited against it.
 
-    python scripts/bench_pruning_headline.py GRID_RUN [--out DIR] [--workers 1]
+    python scripts/headline_pruning.py GRID_RUN [--out DIR] [--workers 1]
 
 GRID_RUN is an unpruned, exhaustive grid run (configs/baseline-27.yaml: the baseline at 27 epochs, where
 pruning has room). Each pruner below replays its recorded curves (docs/replay.md) and is audited against
