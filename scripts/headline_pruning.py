@@ -1,12 +1,15 @@
 """What pruning really saves: one unpruned grid run's curves replayed under every pruner, audited against it.
 
-    python scripts/headline_pruning.py GRID_RUN [--out DIR] [--workers 1]
+    python scripts/headline_pruning.py GRID_RUN [--out DIR] [--workers 1] [--confirm NAME ...]
 
 GRID_RUN is an unpruned, exhaustive grid run (configs/baseline-27.yaml: the baseline at 27 epochs, where
 pruning has room). Each pruner below replays its recorded curves (docs/replay.md) and is audited against
 it (`raybench audit --against`): every stop's final is known, so the wrong-stop rate and the regret are
 exact. Prints a Markdown table for README.md and BENCHMARKS.md. Test accuracy exists only for the grid's
 best trial (a replay does not train): a replay whose best is that config shares it, others show "-".
+
+`--confirm NAME ...` then runs those pruners for real (`raybench run` of the grid's config with that pruner,
+on this machine) and prints their measured rows, audited against the grid the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 
 PRUNERS = {
@@ -39,6 +44,8 @@ def main() -> None:
     ap.add_argument("grid_run")
     ap.add_argument("--out", default=None)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--confirm", nargs="*", default=[], choices=sorted(PRUNERS), metavar="NAME",
+                    help="pruners to run for real afterwards: " + ", ".join(repr(n) for n in PRUNERS))
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="headline-")
     source = load_source(args.grid_run)
@@ -69,6 +76,45 @@ def main() -> None:
               f"({e['trials_j'] / g_trials_j:.1%}) | {e['total_j']:.0f} ({e['total_j'] / g_total_j:.1%}) | "
               f"{s['wall_s']:.0f} | {a['stops']} | {rate} | {regret} |")
     print(f"replayed run directories: {out}")
+    if args.confirm:
+        confirm(args.confirm, source.config, grid, grid_events, out)
+
+
+def confirm(names, grid_config, grid, grid_events, out) -> None:
+    """Real runs of the grid's config under the named pruners; their measured rows, audited against the grid."""
+    import yaml
+
+    from raybench.events import read_events
+    from raybench.events.derive import run_log
+    from raybench.report.audit import audit
+
+    g_trials_j, g_total_j = grid["energy"]["trials_j"], grid["energy"]["total_j"]
+    print("\nreal runs (measured on this machine; energy as the grid's provenance):")
+    print("| pruner | best val | best test acc | trial energy J (of grid) | node energy J (of grid) | JCT s "
+          "(of grid) | stops | wrong-stop rate (95% interval) | regret |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name in names:
+        d = os.path.join(out, "real-" + name.replace(" ", "-").replace(",", ""))
+        data = grid_config.to_dict()
+        data["name"] = f"{grid_config.name}-{name.replace(' ', '-').replace(',', '')}"
+        data["pruner"] = dict(PRUNERS[name])
+        cfg = d + ".yaml"
+        with open(cfg, "w") as f:
+            yaml.safe_dump(data, f, sort_keys=False)
+        subprocess.run([sys.executable, "-m", "raybench", "run", cfg, "--out", d, "--force", "--no-progress"],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(d, "summary.json")) as f:
+            s = json.load(f)
+        a = audit(read_events(run_log(d)).events, grid_events).to_dict()["totals"]
+        best, e = s["best"] or {}, s["energy"]
+        test = "-" if best.get("test_accuracy") is None else f"{best['test_accuracy']:.4f}"
+        rate = ("-" if a["wrong_rate"] is None else
+                f"{a['wrong_rate']:.1%} ({a['wrong_rate_interval'][0]:.0%}-{a['wrong_rate_interval'][1]:.0%})")
+        regret = "-" if a["regret"] is None else f"{a['regret']:.4f}"
+        print(f"| {name} | {best.get('val_metric', float('nan')):.4f} | {test} | {e['trials_j']:.0f} "
+              f"({e['trials_j'] / g_trials_j:.1%}) | {e['total_j']:.0f} ({e['total_j'] / g_total_j:.1%}) | "
+              f"{s['jct_s']:.0f} ({s['jct_s'] / grid['jct_s']:.0%}) | {a['stops']} | {rate} | {regret} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -233,6 +233,10 @@ def replay(source: Source, config: ExperimentConfig, log, *, workers: int, sampl
     heapq.heapify(queue)
     reports = 0
     last_t = t0
+    # Workers told to Wait (paused trials may yet be promoted) ask again right after the next event that
+    # is not another worker's wait; re-queueing them at once would let two waiting workers ask each other's
+    # turn forever without simulated time moving on.
+    waiting: list[int] = []
     while queue:
         t, _, w, kind, payload = heapq.heappop(queue)
         clock.t = t
@@ -240,10 +244,8 @@ def replay(source: Source, config: ExperimentConfig, log, *, workers: int, sampl
             a = core.next_trial(w, f"replay-worker-{w}", 0, payload)
             if a is None:
                 continue
-            if isinstance(a, Wait):  # ask again once something else has happened
-                if queue:
-                    heapq.heappush(queue, (queue[0][0], order + len(queue) + workers, w, "ask", None))
-                    order += 1
+            if isinstance(a, Wait):
+                waiting.append(w)
                 continue
             curve = curves.get(_key(a.config))
             if curve is None:
@@ -255,12 +257,15 @@ def replay(source: Source, config: ExperimentConfig, log, *, workers: int, sampl
             else:
                 heapq.heappush(queue, (t + curve.epochs[a.from_step].seconds, order, w, "epoch", job))
             order += 1
+            order = _wake(queue, waiting, t, order)
             continue
         a, curve, step, started = payload
         ep = curve.epochs[step - 1]
         if per_epoch:
             core.energy([_sample(f"replay-worker-{w}", t - ep.seconds, t, {a.trial_id: ep.joules})])
-        action = core.report(a.trial_id, step, ep.metrics, t - started)
+        # A simulated worker keeps every epoch's state (an empty checkpoint), so a promoted or retried trial
+        # continues after its last epoch, as a live run with checkpoints does.
+        action = core.report(a.trial_id, step, ep.metrics, t - started, checkpoint={} if a.send_checkpoints else None)
         reports += 1
         last = step >= min(a.epochs, len(curve.epochs))
         if action is Action.PAUSE and not last:
@@ -284,11 +289,21 @@ def replay(source: Source, config: ExperimentConfig, log, *, workers: int, sampl
             nxt = curve.epochs[step]
             heapq.heappush(queue, (t + nxt.seconds, order, w, "epoch", (a, curve, step + 1, started)))
         order += 1
+        order = _wake(queue, waiting, t, order)
         last_t = max(last_t, t)
     if source.idle_w > 0 and last_t > t0:
         core.energy([_sample(idle_node, t0, last_t, {}, idle_j=source.idle_w * (last_t - t0))])
     core.end("completed", "replay")
     return ReplayResult(reports=reports, trials=len(core.state), simulated_s=last_t - t0)
+
+
+def _wake(queue: list, waiting: list[int], t: float, order: int) -> int:
+    """Something happened at time t: the waiting workers ask again then, after it."""
+    for w in waiting:
+        heapq.heappush(queue, (t, order, w, "ask", None))
+        order += 1
+    waiting.clear()
+    return order
 
 
 def _sample(node: str, t0: float, t1: float, trials: Mapping[int, Mapping[str, float]], *,
