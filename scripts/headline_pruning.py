@@ -91,8 +91,8 @@ def confirm(names, grid_config, grid, grid_events, out) -> None:
     g_trials_j, g_total_j = grid["energy"]["trials_j"], grid["energy"]["total_j"]
     print("\nreal runs (measured on this machine; energy as the grid's provenance):")
     print("| pruner | best val | best test acc | trial energy J (of grid) | node energy J (of grid) | JCT s "
-          "(of grid) | stops | wrong-stop rate (95% interval) | regret |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "(of grid) | stops | wrong-stop rate (95% interval) | regret | decisions = its replay's |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name in names:
         d = os.path.join(out, "real-" + name.replace(" ", "-").replace(",", ""))
         data = grid_config.to_dict()
@@ -105,16 +105,26 @@ def confirm(names, grid_config, grid, grid_events, out) -> None:
                        check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(d, "summary.json")) as f:
             s = json.load(f)
-        a = audit(read_events(run_log(d)).events, grid_events).to_dict()["totals"]
+        events = read_events(run_log(d)).events
+        a = audit(events, grid_events).to_dict()["totals"]
         best, e = s["best"] or {}, s["energy"]
+        # The real run against its replay from the grid's curves: the same (trial, step, action) sequence
+        # wherever training is deterministic (mnist-5k on the CPU is: the seeds are the trial's).
+        replayed = read_events(run_log(os.path.join(out, name.replace(" ", "-").replace(",", "")))).events
+        same = _decisions(events) == _decisions(replayed)
         test = "-" if best.get("test_accuracy") is None else f"{best['test_accuracy']:.4f}"
         rate = ("-" if a["wrong_rate"] is None else
                 f"{a['wrong_rate']:.1%} ({a['wrong_rate_interval'][0]:.0%}-{a['wrong_rate_interval'][1]:.0%})")
         regret = "-" if a["regret"] is None else f"{a['regret']:.4f}"
         print(f"| {name} | {best.get('val_metric', float('nan')):.4f} | {test} | {e['trials_j']:.0f} "
               f"({e['trials_j'] / g_trials_j:.1%}) | {e['total_j']:.0f} ({e['total_j'] / g_total_j:.1%}) | "
-              f"{s['jct_s']:.0f} ({s['jct_s'] / grid['jct_s']:.0%}) | {a['stops']} | {rate} | {regret} |",
+              f"{s['jct_s']:.0f} ({s['jct_s'] / grid['jct_s']:.0%}) | {a['stops']} | {rate} | {regret} | "
+              f"{'yes' if same else 'no'} ({len(_decisions(events))}) |",
               flush=True)
+
+
+def _decisions(events) -> list[tuple]:
+    return [(e["trial_id"], e["step"], e["action"]) for e in events if e["event"] == "decision"]
 
 
 if __name__ == "__main__":
