@@ -223,8 +223,10 @@ class Driver:
         limit = self.shape.memory_limit_mb
         if limit is None or not actors:
             return
+        # The first actor to answer is enough: they are all one shape. Waiting for every one would stall the
+        # start by a minute whenever one cannot be placed (a node that died but is not yet marked dead).
         refs = [a.idle_rss_mb.remote() for a in actors]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=60)
+        ready, _ = ray.wait(refs, num_returns=1, timeout=60)
         try:
             idle = max(ray.get(ready), default=0.0)
         except ray.exceptions.RayError:
