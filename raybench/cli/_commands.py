@@ -77,17 +77,18 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from raybench.events.derive import write_run_outputs
+    from raybench.events.derive import derive_run
     from raybench.report import print_summary
 
     run_dir = existing_run_dir(args.run_dir)
-    summary = write_run_outputs(run_dir)
+    derived = derive_run(run_dir)
     console = _console()
-    print_summary(summary, console=console, run_dir=run_dir)
+    print_summary(derived.summary, console=console, run_dir=run_dir)
     if args.html:
         from raybench.report.html import write_report
+        from raybench.report.plots import run_data
 
-        path = write_report(run_dir)
+        path = write_report(run_dir, run=run_data(derived))  # the log read once, not again for the page
         console.print(f"report: {path}")
     return 0
 

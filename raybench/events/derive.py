@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from raybench.core.state import fold
+from raybench.core.state import ExperimentState, fold
 from raybench.errors import RunDirError
 from raybench.events._atomic import atomic_write_text
 from raybench.events._energy import section_energy, trial_energy
@@ -31,6 +32,7 @@ TRIALS_FILE = "trials.csv"
 
 __all__ = [
     "BEST_BASIS",
+    "DerivedRun",
     "EVENTS_FILE",
     "SECTIONS",
     "SUMMARY_FILE",
@@ -40,6 +42,7 @@ __all__ = [
     "RunFacts",
     "Section",
     "TrialRow",
+    "derive_run",
     "derive_summary",
     "derive_trials",
     "run_facts",
@@ -66,23 +69,47 @@ def run_log(run_dir: Union[str, os.PathLike]) -> Path:
     return log
 
 
-def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Section] = ()) -> dict[str, Any]:
-    """Read RUN_DIR/events.msgpack and write RUN_DIR/summary.json and RUN_DIR/trials.csv atomically.
+@dataclass(frozen=True)
+class DerivedRun:
+    """One pass over a run's log: its events, their fold, the trial rows and summary.json as written."""
 
-    Returns the summary. A missing or unreadable run directory or log raises RunDirError; a file that is not
-    an event log raises EventLogError. Damage in the log is recovered from and listed under "damage".
+    run_dir: Path
+    events: list[dict[str, Any]]
+    damage: tuple[Any, ...]
+    state: ExperimentState
+    rows: list[TrialRow]
+    summary: dict[str, Any]
+    summary_text: str  # summary.json's text, for readers that want it as a reader of the file sees it
+
+
+def derive_run(run_dir: Union[str, os.PathLike], *, extra: Sequence[Section] = ()) -> DerivedRun:
+    """Read RUN_DIR/events.msgpack once, write RUN_DIR/summary.json and RUN_DIR/trials.csv atomically, and
+    return everything derived on the way (the HTML report reuses it instead of reading the log again).
+
+    A missing or unreadable run directory or log raises RunDirError; a file that is not an event log raises
+    EventLogError. Damage in the log is recovered from and listed under "damage".
     """
     d = Path(run_dir)
     read = read_events(run_log(d))
-    state = fold(read.events)
+    events = list(read.events)
+    state = fold(events)
     rows = derive_trials(state)
-    energy = section_energy(read.events, rows)
+    energy = section_energy(events, rows)
     near = cheapest_near_best(state, ((energy.get("energy") or {}).get("per_trial") or []))
-    summary = derive_summary(read.events, damage=read.damage, extra=[energy, {"cheapest_near_best": near}, *extra],
+    summary = derive_summary(events, damage=read.damage, extra=[energy, {"cheapest_near_best": near}, *extra],
                              rows=rows, state=state)
+    text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
     try:
-        atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows, trial_energy(read.events)))
-        atomic_write_text(d / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        atomic_write_text(d / TRIALS_FILE, trials_csv_text(rows, trial_energy(events)))
+        atomic_write_text(d / SUMMARY_FILE, text)
     except OSError as e:
         raise RunDirError(f"cannot write the run outputs in {d}: {e.strerror or e}; check free space and permissions") from e
-    return summary
+    return DerivedRun(d, events, tuple(read.damage), state, rows, summary, text)
+
+
+def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Section] = ()) -> dict[str, Any]:
+    """Read RUN_DIR/events.msgpack and write RUN_DIR/summary.json and RUN_DIR/trials.csv atomically.
+
+    Returns the summary. Errors as derive_run's.
+    """
+    return derive_run(run_dir, extra=extra).summary

@@ -162,3 +162,15 @@ def test_node_power_is_joules_over_interval(rich_run: Path) -> None:
     t0, t1, w = series[("n-head", "cpu")].points[0]
     assert (t0, t1) == (T0 + 2, T0 + 3) and w == pytest.approx(12.5)  # idle: nothing runs before t=4
     assert all(p[2] >= 12.5 for p in series[("n-head", "cpu")].points)
+
+
+def test_the_report_command_reads_the_log_once_and_sees_what_a_fresh_load_sees(rich_run: Path) -> None:
+    from raybench.events.derive import derive_run
+    from raybench.report.plots import run_data
+
+    one_pass = run_data(derive_run(rich_run))  # what `raybench report --html` draws from
+    fresh = load_run(rich_run)  # a reader of the files just written
+    assert one_pass.events == fresh.events and one_pass.rows == fresh.rows
+    assert one_pass.summary == fresh.summary and one_pass.damage == fresh.damage
+    assert (one_pass.start_t, one_pass.end_t) == (fresh.start_t, fresh.end_t)
+    assert one_pass.state.trials.keys() == fresh.state.trials.keys()

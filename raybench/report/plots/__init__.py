@@ -20,6 +20,7 @@ from raybench.report.plots._data import (
     Stop,
     load_run,
     reported_steps,
+    run_data,
     stop_decisions,
     trial_spans,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "energy_samples",
     "load_run",
     "node_power_w",
+    "run_data",
     "stop_decisions",
     "trial_energy_j",
     "trial_spans",

@@ -13,7 +13,7 @@ from typing import Any, Optional, Union
 
 from raybench.core.state import ExperimentState, Span, fold
 from raybench.events import SUMMARY_FILE, TrialRow, derive_summary, derive_trials, read_events
-from raybench.events.derive import SUMMARY_SCHEMA, run_log, section_energy
+from raybench.events.derive import SUMMARY_SCHEMA, DerivedRun, run_log, section_energy
 
 # Outcome colours shared by every plot and the HTML legend (colour-blind safe Okabe-Ito hues).
 OUTCOME_COLORS = {
@@ -93,11 +93,21 @@ def load_run(run_dir: Union[str, os.PathLike]) -> RunData:
         summary = derive_summary(events, damage=read.damage, rows=rows, state=state,
                                  extra=[section_energy(events, rows)])
         summary.update(on_disk)
+    return _run_data(d, events, state, rows, summary, tuple(read.damage))
+
+
+def run_data(derived: DerivedRun) -> RunData:
+    """RunData from a derive pass that just wrote the run's outputs: no second read of the log."""
+    return _run_data(derived.run_dir, derived.events, derived.state, derived.rows,
+                     json.loads(derived.summary_text), derived.damage)
+
+
+def _run_data(d: Path, events, state, rows, summary, damage) -> RunData:
     times = [float(e["t"]) for e in events if is_number(e.get("t"))]
     started = summary.get("started_t")
     start_t = float(started) if is_number(started) else min(times, default=0.0)
     end_t = max(times, default=start_t)
-    return RunData(d, events, state, rows, summary, start_t, end_t, tuple(read.damage))
+    return RunData(d, events, state, rows, summary, start_t, end_t, damage)
 
 
 def trial_spans(run: RunData) -> list[Span]:
