@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from raybench.energy import EnergyLedger
@@ -57,7 +57,7 @@ class AuditRow:
     wrong: Optional[bool] = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # flat plain values: no deep copy needed
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,8 @@ def audit(events: Sequence[Mapping[str, Any]], against: Optional[Sequence[Mappin
     finals = _full_finals(against, epochs) if against is not None else {}
     completed = {tid: t.final for tid, t in trials.items() if t.status == "completed" and t.final is not None}
     best = max(completed.values(), key=lambda v: sign * v) if completed else None
+    # The best and the runner-up completed trial: "the best of the others" for any trial in O(1).
+    ranked = sorted(completed.items(), key=lambda kv: (-sign * kv[1], kv[0]))[:2]
     rows: list[AuditRow] = []
     seen_counterfactual: set[int] = set()
     for d in decisions:
@@ -177,8 +179,7 @@ def audit(events: Sequence[Mapping[str, Any]], against: Optional[Sequence[Mappin
         else:
             continue
         # A protected trial is judged against the best of the others: stopping the best itself is wrong too.
-        others = [v for other, v in completed.items() if other != tid]
-        best_other = max(others, key=lambda v: sign * v) if others else None
+        best_other = next((v for other, v in ranked if other != tid), None)
         rows.append(_row(d, reason, trials[tid], joules.get(tid), counterfactual, epochs, finals, best_other, sign))
     known = [r for r in rows if r.wrong is not None]
     n_wrong = sum(r.wrong for r in known)
@@ -221,7 +222,7 @@ def _row(d: Mapping[str, Any], reason: Mapping[str, Any], t: _Trial, joules: Opt
     would = final_source = None
     if counterfactual and t.last_step >= epochs:
         would, final_source = (t.final if t.final is not None else t.values.get(t.last_step)), "protected"
-    elif _key(t.config) in finals and t.config:
+    elif finals and t.config and _key(t.config) in finals:
         would, final_source = finals[_key(t.config)], "against"
     wrong = None if would is None or best is None else sign * would > sign * best
     return AuditRow(

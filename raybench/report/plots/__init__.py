@@ -92,8 +92,20 @@ class PlotSet:
         return next((p for p in self.plots if p.name == name), None)
 
 
+_LAST_AUDIT: list = []  # (run, audit) of the last call: the plots and the HTML table ask for the same run's
+
+
 def run_audit(run: RunData) -> Optional[dict]:
-    """RUN_DIR/audit.json where `raybench audit` wrote one (it may use --against), else the audit of the log."""
+    """RUN_DIR/audit.json where `raybench audit` wrote one (it may use --against), else the audit of the log.
+    Made once per RunData: at 100,000 trials an audit costs seconds."""
+    if _LAST_AUDIT and _LAST_AUDIT[0] is run:
+        return _LAST_AUDIT[1]
+    result = _make_audit(run)
+    _LAST_AUDIT[:] = [run, result]
+    return result
+
+
+def _make_audit(run: RunData) -> Optional[dict]:
     import json
 
     from raybench.report.audit import AUDIT_FILE, audit
