@@ -60,7 +60,7 @@ def main() -> None:
           "(simulated) | stops | wrong-stop rate (95% interval) | regret |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, spec in PRUNERS.items():
-        d = os.path.join(out, name.replace(" ", "-").replace(",", ""))
+        d = os.path.join(out, _slug(name))
         os.makedirs(d, exist_ok=True)
         config = replay_config(source, pruner=spec, workers=args.workers)
         _, s = replay_to_dir(source, config, d, sampler_changed=False)
@@ -94,9 +94,9 @@ def confirm(names, grid_config, grid, grid_events, out) -> None:
           "(of grid) | stops | wrong-stop rate (95% interval) | regret | decisions = its replay's |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name in names:
-        d = os.path.join(out, "real-" + name.replace(" ", "-").replace(",", ""))
+        d = os.path.join(out, "real-" + _slug(name))
         data = grid_config.to_dict()
-        data["name"] = f"{grid_config.name}-{name.replace(' ', '-').replace(',', '')}"
+        data["name"] = f"{grid_config.name}-{_slug(name)}"
         data["pruner"] = dict(PRUNERS[name])
         cfg = d + ".yaml"
         with open(cfg, "w") as f:
@@ -110,7 +110,7 @@ def confirm(names, grid_config, grid, grid_events, out) -> None:
         best, e = s["best"] or {}, s["energy"]
         # The real run against its replay from the grid's curves: the same (trial, step, action) sequence
         # wherever training is deterministic (mnist-5k on the CPU is: the seeds are the trial's).
-        replayed = read_events(run_log(os.path.join(out, name.replace(" ", "-").replace(",", "")))).events
+        replayed = read_events(run_log(os.path.join(out, _slug(name)))).events
         same = _decisions(events) == _decisions(replayed)
         test = "-" if best.get("test_accuracy") is None else f"{best['test_accuracy']:.4f}"
         rate = ("-" if a["wrong_rate"] is None else
@@ -121,6 +121,11 @@ def confirm(names, grid_config, grid, grid_events, out) -> None:
               f"{s['jct_s']:.0f} ({s['jct_s'] / grid['jct_s']:.0%}) | {a['stops']} | {rate} | {regret} | "
               f"{'yes' if same else 'no'} ({len(_decisions(events))}) |",
               flush=True)
+
+
+def _slug(name: str) -> str:
+    """A pruner's table name as a directory name: "asha promotion, order value" -> asha-promotion-order-value."""
+    return name.replace(" ", "-").replace(",", "")
 
 
 def _decisions(events) -> list[tuple]:

@@ -23,6 +23,7 @@ Wilson interval, and the regret: how far the best final value among the stopped 
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -163,9 +164,9 @@ def audit(events: Sequence[Mapping[str, Any]], against: Optional[Sequence[Mappin
     epochs = int((config.get("task") or {}).get("epochs", 0) or max((t.last_step for t in trials.values()), default=0))
     finals = _full_finals(against, epochs) if against is not None else {}
     completed = {tid: t.final for tid, t in trials.items() if t.status == "completed" and t.final is not None}
-    best = max(completed.values(), key=lambda v: sign * v) if completed else None
     # The best and the runner-up completed trial: "the best of the others" for any trial in O(1).
-    ranked = sorted(completed.items(), key=lambda kv: (-sign * kv[1], kv[0]))[:2]
+    ranked = heapq.nsmallest(2, completed.items(), key=lambda kv: (-sign * kv[1], kv[0]))
+    best = ranked[0][1] if ranked else None
     rows: list[AuditRow] = []
     seen_counterfactual: set[int] = set()
     for d in decisions:
@@ -222,8 +223,8 @@ def _row(d: Mapping[str, Any], reason: Mapping[str, Any], t: _Trial, joules: Opt
     would = final_source = None
     if counterfactual and t.last_step >= epochs:
         would, final_source = (t.final if t.final is not None else t.values.get(t.last_step)), "protected"
-    elif finals and t.config and _key(t.config) in finals:
-        would, final_source = finals[_key(t.config)], "against"
+    elif finals and t.config and (key := _key(t.config)) in finals:
+        would, final_source = finals[key], "against"
     wrong = None if would is None or best is None else sign * would > sign * best
     return AuditRow(
         trial_id=d["trial_id"], step=step, rule=str(reason.get("rule", "?")), value=_number(reason.get("value")),

@@ -273,11 +273,10 @@ def _cut(n: int, what: str, where: str) -> str:
     return f'<p class="note">The first {MAX_TABLE_ROWS:,} of {n:,} {esc(what)}; all of them are in {where}.</p>'
 
 
-def audit_table(run: RunData) -> str:
-    """The audit's rows and totals (RUN_DIR/audit.json, or the audit of the log without --against)."""
-    from raybench.report.plots import run_audit
-
-    a = run_audit(run)
+def audit_table(plots: PlotSet) -> str:
+    """The audit's rows and totals (RUN_DIR/audit.json, or the audit of the log without --against), as
+    write_plots made it for the audit plot."""
+    a = plots.audit
     if not a or not a.get("rows"):
         return '<p class="note">No stop to audit: the pruner stopped no trial.</p>'
     rows = [[r["trial_id"], r["step"], r["rule"] + (" (protected, would stop)" if r.get("counterfactual") else ""),
@@ -309,7 +308,7 @@ def render_report(run: RunData, plots: PlotSet) -> str:
         _section("energy", "Energy per trial", figure(plots, "energy_per_trial")),
         _section("pruning", "Pruning", figure(plots, "pruning_timeline"), "<h3>Every stop decision</h3>",
                  stops_table(run)),
-        _section("audit", "Audit of the stops", figure(plots, "audit"), audit_table(run)),
+        _section("audit", "Audit of the stops", figure(plots, "audit"), audit_table(plots)),
         _section("params", "Stopped configurations", figure(plots, "stopped_params")),
         _section("pareto", "Pareto front", figure(plots, "pareto")),
         _section("power", "Node power", figure(plots, "node_power")),

@@ -87,25 +87,15 @@ class PlotSet:
     notes: dict[str, str]  # plot name -> why it was not drawn
     energy: Optional[TrialEnergy]  # per-trial joules, None without energy samples or per_trial
     provenance: str  # of the energy samples: measured, estimated, "measured + estimated" or none
+    audit: Optional[dict] = None  # run_audit's result, which the HTML table shows beside the plot
 
     def get(self, name: str) -> Optional[Plot]:
         return next((p for p in self.plots if p.name == name), None)
 
 
-_LAST_AUDIT: list = []  # (run, audit) of the last call: the plots and the HTML table ask for the same run's
-
-
 def run_audit(run: RunData) -> Optional[dict]:
     """RUN_DIR/audit.json where `raybench audit` wrote one (it may use --against), else the audit of the log.
-    Made once per RunData: at 100,000 trials an audit costs seconds."""
-    if _LAST_AUDIT and _LAST_AUDIT[0] is run:
-        return _LAST_AUDIT[1]
-    result = _make_audit(run)
-    _LAST_AUDIT[:] = [run, result]
-    return result
-
-
-def _make_audit(run: RunData) -> Optional[dict]:
+    write_plots makes it once and keeps it in PlotSet.audit for the page's table (seconds at 100,000 trials)."""
     import json
 
     from raybench.report.audit import AUDIT_FILE, audit
@@ -219,4 +209,4 @@ def write_plots(run: Union[RunData, str, os.PathLike], *, out_dir: Optional[Unio
     for name in PLOT_NAMES:
         if name not in made:
             (out / f"{name}.png").unlink(missing_ok=True)
-    return PlotSet(tuple(plots), notes, energy if energy.joules else None, prov)
+    return PlotSet(tuple(plots), notes, energy if energy.joules else None, prov, audit)
