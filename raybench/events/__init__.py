@@ -3,6 +3,7 @@
 `docs/events.md` documents the event types, the record framing byte by byte, and the recovery rules.
 """
 
+from raybench.events._bulk import gc_paused
 from raybench.events._framing import HEADER_BYTES, MAGIC, MAX_PAYLOAD_BYTES
 from raybench.events._log import EventLog
 from raybench.events._reader import (
@@ -55,6 +56,7 @@ __all__ = [
     "derive_trials",
     "export_csv",
     "export_jsonl",
+    "gc_paused",
     "iter_events",
     "iter_log",
     "make_event",

@@ -83,20 +83,24 @@ def jct_and_wall_s(events: Sequence[Mapping[str, Any]], rows: Sequence[TrialRow]
     start = next((float(e["t"]) for e in events if e.get("event") == "experiment_start"), None)
     t_last = max((float(e.get("t", 0.0)) for e in events), default=0.0)
     wall_s = t_last - start if start is not None else 0.0
+    return jct_s(rows), max(wall_s, 0.0)
+
+
+def jct_s(rows: Sequence[TrialRow]) -> float:
+    """The first trial's start to the last trial's end; 0 for a run without a finished trial."""
     starts = [r.started_t for r in rows if r.started_t is not None]
     ends = [r.ended_t for r in rows if r.ended_t is not None]
-    jct_s = max(ends) - min(starts) if starts and ends else 0.0
-    return max(jct_s, 0.0), max(wall_s, 0.0)
+    return max(max(ends) - min(starts), 0.0) if starts and ends else 0.0
 
 
 def section_energy(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None) -> dict[str, Any]:
-    ledger = ledger_of(events)
     samples = [e for e in events if e.get("event") == "energy_sample"]
-    resources: dict[int, Mapping[str, Any]] = {
-        e["trial_id"]: e.get("resources") or {} for e in events if e.get("event") == "trial_started"}
     start = next((e for e in events if e.get("event") == "experiment_start"), None)
     if not samples or start is None:
         return {"energy": None}
+    ledger = ledger_of(events)
+    resources: dict[int, Mapping[str, Any]] = {
+        e["trial_id"]: e.get("resources") or {} for e in events if e.get("event") == "trial_started"}
     cfg = start.get("config") or {}
     mode = (cfg.get("metric") or {}).get("mode", "max")
     rows = list(rows) if rows is not None else derive_trials(events)

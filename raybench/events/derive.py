@@ -12,6 +12,7 @@ from typing import Any, Union
 from raybench.core.state import ExperimentState, fold
 from raybench.errors import RunDirError
 from raybench.events._atomic import atomic_write_text
+from raybench.events._bulk import gc_paused
 from raybench.events._energy import section_energy, trial_energy
 from raybench.events._reader import read_events
 from raybench.events._summary import (
@@ -90,6 +91,11 @@ def derive_run(run_dir: Union[str, os.PathLike], *, extra: Sequence[Section] = (
     EventLogError. Damage in the log is recovered from and listed under "damage".
     """
     d = Path(run_dir)
+    with gc_paused():
+        return _derive_run(d, extra)
+
+
+def _derive_run(d: Path, extra: Sequence[Section]) -> DerivedRun:
     read = read_events(run_log(d))
     events = list(read.events)
     state = fold(events)

@@ -90,28 +90,36 @@ def _number(v: Any) -> Optional[float]:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
+_TRIAL_KINDS = frozenset({"trial_created", "report", "decision", "trial_completed"})
+
+
 def _fold(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], dict[int, _Trial], list, dict[int, float]]:
     """(config, trials, decisions, attributed joules per trial) from a run's events."""
     config: dict[str, Any] = {}
     trials: dict[int, _Trial] = {}
     decisions: list[Mapping[str, Any]] = []
     ledger = EnergyLedger()
+    metric = "val_accuracy"
     for e in events:
         kind = e.get("event")
-        if kind == "experiment_start" and not config:
-            config = dict(e.get("config") or {})
-        elif kind == "node_baseline":
-            ledger.add_baseline(e)
-        elif kind == "energy_sample":
-            ledger.add_sample(e)
+        if kind not in _TRIAL_KINDS:
+            if kind == "experiment_start" and not config:
+                config = dict(e.get("config") or {})
+                metric = (config.get("metric") or {}).get("name", "val_accuracy")
+            elif kind == "node_baseline":
+                ledger.add_baseline(e)
+            elif kind == "energy_sample":
+                ledger.add_sample(e)
+            continue
         tid = e.get("trial_id")
         if not isinstance(tid, int) or isinstance(tid, bool):
             continue
-        t = trials.setdefault(tid, _Trial())
+        t = trials.get(tid)
+        if t is None:
+            t = trials[tid] = _Trial()
         if kind == "trial_created":
             t.config = e.get("config") or {}
         elif kind == "report":
-            metric = (config.get("metric") or {}).get("name", "val_accuracy")
             step = e.get("step")
             value = _number((e.get("metrics") or {}).get(metric))
             if isinstance(step, int) and value is not None:

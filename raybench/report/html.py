@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from raybench import __version__
+from raybench.events import gc_paused
 from raybench.report.plots import PlotSet, RunData, load_run, stop_decisions, write_plots
 from raybench.report.plots._data import is_number, param_text
 from raybench.report.plots._energy import cumulative_energy, energy_samples
@@ -282,7 +283,7 @@ def audit_table(plots: PlotSet) -> str:
     rows = [[r["trial_id"], r["step"], r["rule"] + (" (protected, would stop)" if r.get("counterfactual") else ""),
              r.get("value"), r.get("probability") if r.get("probability") is not None else r.get("cutoff"),
              r.get("saved_s"), r.get("saved_j"), r.get("would_have_final"),
-             None if r.get("wrong") is None else ("yes" if r["wrong"] else "no")] for r in a["rows"]]
+             None if r.get("wrong") is None else ("yes" if r["wrong"] else "no")] for r in a["rows"][:MAX_TABLE_ROWS]]
     t = a.get("totals") or {}
     iv = t.get("wrong_rate_interval")
     rate = (f"{t['wrong_rate']:.1%} of {t['known']} stops whose final is known (95% interval {iv[0]:.1%} to "
@@ -290,7 +291,8 @@ def audit_table(plots: PlotSet) -> str:
     note = (f'<p class="note">{t.get("stops", 0)} stops saved {fmt(t.get("saved_j"))} J and {fmt(t.get("saved_s"))} s '
             f"({esc(a.get('basis', 'estimated'))}); wrong stops: {esc(rate)}; regret {esc(fmt(t.get('regret')))}.</p>")
     return note + table(["trial", "step", "rule", "value", "cutoff or P", "saved s", "saved J (est.)", "would have",
-                         "wrong"], rows, table_id="audit-table")
+                         "wrong"], rows, table_id="audit-table") + _cut(len(a["rows"]), "audited stops, in log order",
+                                                                         "audit.json, which raybench audit writes")
 
 
 def _section(sid: str, title: str, *parts: str) -> str:
@@ -338,10 +340,12 @@ def write_report(run_dir: Union[str, os.PathLike], *, run: Optional[RunData] = N
     A missing run directory or log raises RunDirError. The page is written to a temporary file and
     renamed, so a reader never sees half a report.
     """
-    run = run if run is not None else load_run(run_dir)
-    plots = write_plots(run)
+    with gc_paused():  # the page of a large run is hundreds of thousands of short-lived objects
+        run = run if run is not None else load_run(run_dir)
+        plots = write_plots(run)
+        page = render_report(run, plots)
     path = Path(run_dir) / REPORT_FILE
     tmp = path.with_name(f".{REPORT_FILE}.tmp")
-    tmp.write_text(render_report(run, plots), encoding="utf-8")
+    tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, path)
     return str(path)

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -79,7 +80,8 @@ def draw_anytime(run: RunData, points: list[dict[str, Any]], x_key: str, x_label
             continue
         sel = [p for p in sel if is_number(p.get("own"))]
         if sel:
-            ax.scatter([float(p[x_key]) for p in sel], [p["own"] for p in sel], zorder=3, linewidths=0,
+            ax.scatter(np.array([float(p[x_key]) for p in sel]), np.array([float(p["own"]) for p in sel]), zorder=3,
+                       linewidths=0,
                        color=OUTCOME_COLORS[status], label=f"{status} trial (its best)", **_dots(len(points)))
     ax.set_xlabel(x_label)
     ax.set_ylabel(f"{plain(run.metric)} ({plain(run.mode)})")
@@ -101,7 +103,7 @@ def draw_energy_per_trial(run: RunData, energy: TrialEnergy) -> Figure:
     joules = [energy.joules[t] for t in ids]
     many = len(ids) > _MANY_BARS
     if many:  # thousands of bars are a blot and slow to draw: one dot per trial instead
-        ax.scatter(range(len(ids)), joules, c=colors, linewidths=0, **_dots(len(ids)))
+        ax.scatter(np.arange(len(ids)), np.array(joules, dtype=float), c=colors, linewidths=0, **_dots(len(ids)))
     else:
         ax.bar(range(len(ids)), joules, color=colors, edgecolor="#333333", linewidth=0.4)
     trial_ticks(ax, ids, axis="x")
