@@ -115,20 +115,33 @@ class FloatMixtures:
         return np.log(sums).transpose(2, 1, 0) + self.shift[:, None, :] - jacobian
 
 
+def group_counts(trial_counts: Optional[Sequence[int]], n_rows: Sequence[int]) -> list[int]:
+    """How many trials each group stands for: trial_counts where given (a group's rows may be a
+    weighted sample of its trials, see sampler.group_kernels), else its number of rows."""
+    if trial_counts is None:
+        return list(n_rows)
+    if len(trial_counts) != len(n_rows) or any(c < n for c, n in zip(trial_counts, n_rows)):
+        raise ValueError(f"trial_counts must give each group at least its {list(n_rows)} rows, "
+                         f"got {list(trial_counts)}")
+    return [int(c) for c in trial_counts]
+
+
 def fit_floats(scales: Scales, groups: Sequence[tuple[np.ndarray, np.ndarray]],
-               prior_weight: float) -> FloatMixtures:
-    """One kernel per observation (row of each group's x) plus a prior kernel per group."""
+               prior_weight: float, trial_counts: Optional[Sequence[int]] = None) -> FloatMixtures:
+    """One kernel per observation (row of each group's x) plus a prior kernel per group; the width
+    clip follows the trials each group stands for (group_counts)."""
     n_cols = len(scales.low)
-    sizes = [len(x) for x, _ in groups]
-    starts = np.concatenate(([0], np.cumsum([n + 1 for n in sizes])))
+    n_rows = [len(x) for x, _ in groups]
+    counts = group_counts(trial_counts, n_rows)
+    starts = np.concatenate(([0], np.cumsum([n + 1 for n in n_rows])))
     mus = np.empty((starts[-1], n_cols))
     sigmas = np.empty_like(mus)
     log_w = np.empty(starts[-1])
     cdfs = []
-    for (x, w), n, s in zip(groups, sizes, starts):
+    for (x, w), n, count, s in zip(groups, n_rows, counts, starts):
         mus[s: s + n] = scales.to_unit(x)
         sigmas[s: s + n] = neighbour_bandwidths(mus[s: s + n])
-        np.clip(sigmas[s: s + n], _floor(n), 1.0, out=sigmas[s: s + n])
+        np.clip(sigmas[s: s + n], _floor(count), 1.0, out=sigmas[s: s + n])
         mus[s + n], sigmas[s + n] = 0.5, 1.0
         w = np.append(w, prior_weight)
         cdfs.append(np.cumsum(w))
@@ -180,9 +193,12 @@ class IntMixtures:
         return np.log(_gauss.mass_from_tails(z[0], z[1], tails[0], tails[1]) @ self.weight_per_norm).T
 
 
-def fit_int(scales: Scales, groups: Sequence[tuple[np.ndarray, np.ndarray]], prior_weight: float) -> IntMixtures:
-    """Kernels from each group's distinct values of one integer column."""
-    parts = [_int_kernels(scales, x, w, prior_weight) for x, w in groups]
+def fit_int(scales: Scales, groups: Sequence[tuple[np.ndarray, np.ndarray]], prior_weight: float,
+            trial_counts: Optional[Sequence[int]] = None) -> IntMixtures:
+    """Kernels from each group's distinct values of one integer column; the width clip follows the
+    trials each group stands for (group_counts)."""
+    counts = group_counts(trial_counts, [len(x) for x, _ in groups])
+    parts = [_int_kernels(scales, x, w, prior_weight, count) for (x, w), count in zip(groups, counts)]
     starts = np.concatenate(([0], np.cumsum([len(m) for m, _, _ in parts])))
     mus = np.concatenate([m for m, _, _ in parts])
     sigmas = np.concatenate([s for _, s, _ in parts])
@@ -207,14 +223,15 @@ def fit_int(scales: Scales, groups: Sequence[tuple[np.ndarray, np.ndarray]], pri
                        cdfs=tuple(np.cumsum(w) for _, _, w in parts), log_pmf=log_pmf)
 
 
-def _int_kernels(scales: Scales, x: np.ndarray, weights: np.ndarray, prior_weight: float
+def _int_kernels(scales: Scales, x: np.ndarray, weights: np.ndarray, prior_weight: float, count: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mus, sigmas, weights) on the unit scale for one group of one integer column.
 
     A value seen c times stands for c kernels, as if each copy were its own observation:
     sorted, the first copy sees the gap below, the last the gap above, and the copies between
     see no gap (so the narrowest width). The copies share their summed weight evenly, which
-    makes the mixture independent of the order in which trials arrived.
+    makes the mixture independent of the order in which trials arrived. count: the trials the
+    group stands for (group_counts), for the width clip.
     """
     n = len(x)
     if n == 0:
@@ -241,7 +258,7 @@ def _int_kernels(scales: Scales, x: np.ndarray, weights: np.ndarray, prior_weigh
     weights = np.concatenate([np.where(single, summed, share), np.where(single, 0.0, share),
                               np.where(single, 0.0, share * (counts - 2)), [prior_weight]])
     keep = weights > 0
-    return mus[keep], np.clip(sigmas[keep], _floor(n), 1.0), weights[keep]
+    return mus[keep], np.clip(sigmas[keep], _floor(count), 1.0), weights[keep]
 
 
 def neighbour_bandwidths(u: np.ndarray) -> np.ndarray:

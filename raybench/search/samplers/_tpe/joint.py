@@ -163,8 +163,13 @@ def _log_central_mass(mus: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
 
 
 def fit(layout: JointLayout, groups: Sequence[tuple[np.ndarray, np.ndarray]], *,
-        prior_weight: float = PRIOR_WEIGHT) -> JointParzen:
-    """Joint mixtures per group from its (trials, parameters) observations and per-trial weights."""
+        prior_weight: float = PRIOR_WEIGHT, trial_counts: Sequence[int] | None = None) -> JointParzen:
+    """Joint mixtures per group from its (trials, parameters) observations and per-trial weights.
+
+    trial_counts: how many trials each group stands for, where its rows are a weighted sample of them
+    (sampler.group_kernels); the width clip and the choice smoothing then follow that count, as if
+    every trial had its kernel. By default, each group's number of rows.
+    """
     sizes, parts = [], []
     for x, w in groups:
         x = np.asarray(x, dtype=float).reshape(-1, layout.n_params)
@@ -173,6 +178,7 @@ def fit(layout: JointLayout, groups: Sequence[tuple[np.ndarray, np.ndarray]], *,
             raise ValueError(f"got {len(x)} observations but {len(w)} weights")
         sizes.append(len(x))
         parts.append((x, w))
+    counts = _truncnorm.group_counts(trial_counts, sizes)
     starts = np.concatenate(([0], np.cumsum([n + 1 for n in sizes])))
     n_kernels = int(starts[-1])
     n_num, n_cat = len(layout.numeric), len(layout.choices)
@@ -182,19 +188,19 @@ def fit(layout: JointLayout, groups: Sequence[tuple[np.ndarray, np.ndarray]], *,
     cats = np.full((n_kernels, n_cat), -1, dtype=int)
     keep = np.zeros((n_kernels, n_cat))
     spread = np.empty((n_kernels, n_cat))
-    for (x, w), n, s in zip(parts, sizes, starts):
+    for (x, w), n, count, s in zip(parts, sizes, counts, starts):
         if n_num and n:
             u = layout.scales.to_unit(x[:, layout.numeric])
             mus[s: s + n] = u
             width = _truncnorm.neighbour_bandwidths(u)
-            np.maximum(width, _truncnorm._floor(n), out=width)
+            np.maximum(width, _truncnorm._floor(count), out=width)
             sigmas[s: s + n] = np.minimum(width, 1.0, out=width)
         w = np.append(w, prior_weight)
         log_w[s: s + n + 1] = np.log(w / w.sum())
         if n_cat:
             cats[s: s + n] = x[:, layout.choices]
             # As parzen.categorical_log_probs: 1 - frac stays, frac goes evenly to all choices.
-            frac = layout.n_choices * prior_weight / (n + 1.0 + layout.n_choices * prior_weight)
+            frac = layout.n_choices * prior_weight / (count + 1.0 + layout.n_choices * prior_weight)
             keep[s: s + n] = 1.0 - frac
             spread[s: s + n] = frac / layout.n_choices
             spread[s + n] = 1.0 / layout.n_choices

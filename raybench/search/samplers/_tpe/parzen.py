@@ -90,8 +90,13 @@ class Parzen:
 
 
 def fit(layout: Layout, groups: Sequence[tuple[np.ndarray, np.ndarray]], *,
-        prior_weight: float = PRIOR_WEIGHT) -> Parzen:
-    """Densities per group from its (trials, parameters) observations and per-trial weights."""
+        prior_weight: float = PRIOR_WEIGHT, trial_counts: Optional[Sequence[int]] = None) -> Parzen:
+    """Densities per group from its (trials, parameters) observations and per-trial weights.
+
+    trial_counts: how many trials each group stands for, where its rows are a weighted sample of them
+    (sampler.group_kernels); the width clip and the choice smoothing then follow that count, as if
+    every trial had its kernel. By default, each group's number of rows.
+    """
     checked = []
     for x, w in groups:
         x = np.asarray(x, dtype=float).reshape(-1, layout.n_params)
@@ -99,25 +104,29 @@ def fit(layout: Layout, groups: Sequence[tuple[np.ndarray, np.ndarray]], *,
         if len(w) != len(x):
             raise ValueError(f"got {len(x)} observations but {len(w)} weights")
         checked.append((x, w))
+    counts = _truncnorm.group_counts(trial_counts, [len(x) for x, _ in checked])
     floats = None
     if layout.float_scales is not None:
         floats = _truncnorm.fit_floats(layout.float_scales, [(x[:, layout.floats], w) for x, w in checked],
-                                       prior_weight)
-    ints = tuple(_truncnorm.fit_int(scales, [(x[:, j], w) for x, w in checked], prior_weight)
+                                       prior_weight, counts)
+    ints = tuple(_truncnorm.fit_int(scales, [(x[:, j], w) for x, w in checked], prior_weight, counts)
                  for j, scales in zip(layout.ints, layout.int_scales))
     choice_log_probs = tuple(
-        np.stack([categorical_log_probs(n, x[:, j].astype(int), w, prior_weight) for x, w in checked])
+        np.stack([categorical_log_probs(n, x[:, j].astype(int), w, prior_weight, count=count)
+                  for (x, w), count in zip(checked, counts)])
         for j, n in zip(layout.choices, layout.n_choices))
     return Parzen(layout=layout, n_groups=len(checked), floats=floats, ints=ints, choice_log_probs=choice_log_probs)
 
 
 def categorical_log_probs(n_choices: int, indices: np.ndarray, weights: np.ndarray,
-                          prior_weight: float) -> np.ndarray:
-    """log P(choice) from observed choice indices and their weights."""
+                          prior_weight: float, *, count: Optional[int] = None) -> np.ndarray:
+    """log P(choice) from observed choice indices and their weights; count: the trials they stand
+    for (by default, one each)."""
     # Each observation keeps 1 - spread on its own choice and spreads the rest evenly
     # (an Aitchison-Aitken kernel). The spread shrinks as observations accumulate, so a few
     # lucky early trials cannot lock a choice in.
-    spread = n_choices * prior_weight / (len(indices) + 1.0 + n_choices * prior_weight)
+    n = len(indices) if count is None else count
+    spread = n_choices * prior_weight / (n + 1.0 + n_choices * prior_weight)
     total = weights.sum() + prior_weight
     probs = ((1.0 - spread) * np.bincount(indices, weights=weights, minlength=n_choices)
              + (spread * weights.sum() + prior_weight) / n_choices) / total
