@@ -5,6 +5,7 @@ Ray's `memory` resource is a reservation only; this is what makes `workers.memor
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Optional
@@ -12,10 +13,63 @@ from typing import Optional
 import psutil
 
 MB = 1024 * 1024
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _has_children_files() -> bool:
+    pid = os.getpid()
+    return os.path.exists(f"/proc/{pid}/task/{pid}/children")  # Linux with CONFIG_PROC_CHILDREN
+
+
+_PROC_CHILDREN = _has_children_files()
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of pid, from /proc/PID/task/*/children (each thread lists the ones it forked)."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue  # the thread or the process ended meanwhile
+    return out
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0  # ended meanwhile
 
 
 def tree_rss_mb(proc: psutil.Process) -> float:
-    """Resident memory of a process and all its children, in MB."""
+    """Resident memory of a process and all its children, in MB.
+
+    On Linux the tree is walked down from the process through /proc/PID/task/*/children, which costs
+    what the tree holds. psutil's children() instead reads every process of the machine: about 1.5 ms with
+    70 processes, and a node running 64 trial actors that each sample five times a second spent over a
+    core on it. Elsewhere (no children files) psutil is the fallback.
+    """
+    if not _PROC_CHILDREN:
+        return _psutil_tree_rss_mb(proc)
+    total, todo, seen = 0, [proc.pid], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += _rss_bytes(pid)
+        todo.extend(_children(pid))
+    return total / MB
+
+
+def _psutil_tree_rss_mb(proc: psutil.Process) -> float:
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
@@ -58,6 +112,8 @@ class MemoryWatchdog:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
+            if not self._armed:  # no trial: no peak to keep and no limit to enforce, so no reading either
+                continue
             rss = tree_rss_mb(self._proc)
             self.peak_mb = max(self.peak_mb, rss)
             if self.limit_mb is not None and rss > self.limit_mb and self._armed and not self._fired:

@@ -1,0 +1,76 @@
+"""The memory watchdog's reading of a process tree, and when it samples. Real processes, no Ray."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from raybench.runtime import _watchdog
+from raybench.runtime._watchdog import MemoryWatchdog, tree_rss_mb
+
+# A child that starts a grandchild holding about 60 MB, and waits for it.
+_TREE = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
+         "\"b = bytearray(60 * 1024 * 1024); import time; time.sleep(30)\"])")
+
+
+@pytest.fixture
+def tree():
+    child = subprocess.Popen([sys.executable, "-c", _TREE])
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            kids = psutil.Process(child.pid).children(recursive=True)
+            if kids and kids[0].memory_info().rss > 50 * 1024 * 1024:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the grandchild did not start")
+        yield child
+    finally:
+        for p in psutil.Process(child.pid).children(recursive=True):
+            p.kill()
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.skipif(not _watchdog._PROC_CHILDREN, reason="needs /proc/PID/task/TID/children (Linux)")
+def test_the_proc_walk_sees_grandchildren_and_agrees_with_psutil(tree) -> None:
+    me = psutil.Process()
+    walked = tree_rss_mb(me)
+    assert walked > 60  # this process, the child and the 60 MB grandchild
+    assert walked == pytest.approx(_watchdog._psutil_tree_rss_mb(me), rel=0.05)
+    assert tree_rss_mb(psutil.Process(tree.pid)) > 60  # from the child down
+
+
+def test_an_armed_watchdog_fires_once_over_its_limit_and_a_disarmed_one_does_not(tree) -> None:
+    fired: list[float] = []
+    dog = MemoryWatchdog(10.0, fired.append, interval_s=0.02).start()  # far below this tree's RSS
+    try:
+        time.sleep(0.2)
+        assert fired == []  # disarmed: no trial, nothing to enforce
+        dog.arm()
+        deadline = time.time() + 5
+        while not fired and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        assert len(fired) == 1 and fired[0] > 60
+        assert dog.peak_mb >= fired[0]
+    finally:
+        dog.stop()
+
+
+def test_a_disarmed_watchdog_leaves_the_peak_of_the_last_trial_alone() -> None:
+    dog = MemoryWatchdog(None, lambda rss: None, interval_s=0.01).start()
+    try:
+        dog.arm()
+        time.sleep(0.05)
+        dog.disarm()
+        dog.peak_mb = -1.0  # a sample taken now would raise it
+        time.sleep(0.1)
+        assert dog.peak_mb == -1.0
+    finally:
+        dog.stop()
