@@ -54,6 +54,8 @@ class LiveScheduler(SchedulerCore):
         """The driver died: stop writing (between two events, under the log's lock) and end this process,
         which fails the old run's trial actors' next call, so none of them can write either."""
         try:
+            if self.store is not None:
+                self.store.flush(timeout=0.1)  # the checkpoints of reports already logged, if they come at once
             self.log.close()
         finally:
             os._exit(0)
@@ -102,7 +104,17 @@ class LiveScheduler(SchedulerCore):
         if (self.store is not None and checkpoint is not None and action is Action.CONTINUE
                 and step < self.cfg.task.epochs and self.checkpoints.get(trial_id, (0, None))[1] is checkpoint):
             self.store.save(trial_id, step, checkpoint)
+        err = self.store.take_error() if self.store is not None else None
+        if err is not None:  # the writer thread's; the run goes on, with older checkpoints on disk
+            self.emit("warning", code="checkpoint_write",
+                      message=f"a checkpoint file could not be written ({type(err).__name__}: {err}); after a "
+                              "crash, running trials continue from an older checkpoint or epoch 1; check free space")
         return action
+
+    def end(self, status: str, reason: str = "") -> None:
+        if self.store is not None:
+            self.store.flush(timeout=30)  # the last checkpoints' fsyncs, before the log says the run ended
+        super().end(status, reason)
 
     # ---- the console ---------------------------------------------------------------------------
 

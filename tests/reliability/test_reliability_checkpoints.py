@@ -42,6 +42,7 @@ def test_a_resumed_trial_continues_from_its_last_epoch_checkpoint(tmp_path):
     for step in (1, 2):
         report(c, a.trial_id, step)
     report(c, b.trial_id, 1)
+    c.store.flush()  # the writer thread caught up (it runs milliseconds behind the reports)
     # Only the latest per trial, as plain msgpack.
     assert files(tmp_path) == [f"trial-{a.trial_id}.msgpack", f"trial-{b.trial_id}.msgpack"]
     doc = msgpack.unpackb((tmp_path / "checkpoints" / f"trial-{a.trial_id}.msgpack").read_bytes(),
@@ -65,6 +66,7 @@ def test_a_resumed_trial_continues_from_its_last_epoch_checkpoint(tmp_path):
     r.next_trial(0, "n", 3, Finished(a.trial_id, "completed"))
     steps = [e["step"] for e in log(tmp_path) if e["event"] == "report" and e["trial_id"] == a.trial_id]
     assert steps == [1, 2, 3, 4]
+    r.store.flush()
     assert f"trial-{a.trial_id}.msgpack" not in files(tmp_path)  # deleted when its trial ended
 
 
@@ -73,8 +75,10 @@ def test_files_are_deleted_when_trials_end_and_never_written_when_off(tmp_path):
     c = core(tmp_path / "on", budget={"max_trials": 1})
     a = c.next_trial(0, "n", 1)
     report(c, a.trial_id, 1)
+    c.store.flush()
     assert files(tmp_path / "on") == [f"trial-{a.trial_id}.msgpack"]
     c.trial_error(a.trial_id, "boom", "error")  # a failed attempt keeps it: the retry starts there
+    c.store.flush()
     assert files(tmp_path / "on") == [f"trial-{a.trial_id}.msgpack"]
     again = c.next_trial(0, "n", 1)
     assert (again.trial_id, again.from_step) == (a.trial_id, 1)
@@ -82,6 +86,7 @@ def test_files_are_deleted_when_trials_end_and_never_written_when_off(tmp_path):
         report(c, a.trial_id, step)
     assert report(c, a.trial_id, 4) == "continue"  # the last epoch's checkpoint is not written
     c.next_trial(0, "n", 1, Finished(a.trial_id, "completed"))
+    c.store.flush()
     assert files(tmp_path / "on") == []
     c.end("completed")
     assert ended_once(log(tmp_path / "on"))
@@ -98,6 +103,7 @@ def test_a_damaged_checkpoint_restarts_its_trial_from_the_first_epoch(tmp_path):
     c = core(tmp_path)
     a = c.next_trial(0, "n", 1)
     report(c, a.trial_id, 1)
+    c.store.flush()
     c.log.close()
     CheckpointStore(tmp_path).path(a.trial_id).write_bytes(b"\x00garbage")
     (tmp_path / "checkpoints" / f".trial-{a.trial_id}.msgpack.x1.tmp").write_bytes(b"cut short")
@@ -127,3 +133,48 @@ def test_an_energy_gap_is_estimated_from_the_last_interval_and_the_books_balance
     assert c.ledger.n_gaps == 1 and c.ledger.provenance()["cpu"] == "mixed"
     assert c.ledger.accounting_check()["rel_error"] < 1e-12
     assert c.ledger.total_range_j()[1] > c.ledger.total_range_j()[0]
+
+
+def test_the_writer_keeps_the_latest_checkpoint_per_trial_and_reads_wait_for_it(tmp_path):
+    store = CheckpointStore(tmp_path)
+    for step in range(1, 51):  # rewritten faster than the disk takes it: the file ends with the latest
+        store.save(7, step, {"epoch": step})
+    assert store.load(7) == (50, {"epoch": 50})  # a read waits for the writer
+    assert 1 <= store.writes <= 50 and files(tmp_path) == ["trial-7.msgpack"]  # no temporary left
+    store.save(8, 1, {"epoch": 1})
+    store.delete(8)  # a delete cancels a write not yet made, or removes the file it made
+    assert store.flush(timeout=10) and files(tmp_path) == ["trial-7.msgpack"]
+    store.delete(7)
+    assert store.trial_ids() == [] and store.load(7) is None
+
+
+def test_a_write_that_fails_is_reported_once_and_the_writer_goes_on(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save(1, 1, {"epoch": object()})  # msgpack cannot hold it
+    assert store.flush(timeout=10)
+    err = store.take_error()
+    assert isinstance(err, TypeError) and "without pickle" in str(err)
+    assert store.take_error() is None
+    store.save(1, 2, {"epoch": 2})
+    assert store.load(1) == (2, {"epoch": 2}) and store.take_error() is None
+
+
+def test_a_scheduler_whose_checkpoint_cannot_be_written_logs_a_warning_and_runs_on(tmp_path):
+    c = core(tmp_path)
+    a = c.next_trial(0, "n", 1)
+    c.report(a.trial_id, 1, {"val_accuracy": 0.1}, 1.0, {"epoch": object()})
+    c.store.flush()
+    assert report(c, a.trial_id, 2) == "continue"
+    warn = [e for e in log(tmp_path) if e["event"] == "warning" and e["code"] == "checkpoint_write"]
+    assert len(warn) == 1 and "free space" in warn[0]["message"]
+    c.store.flush()
+    assert c.store.load(a.trial_id) == (2, {"epoch": 2, "w": [2, 2, 2]})
+
+
+def test_a_leftover_temporary_of_a_cut_write_is_dropped_and_the_checkpoint_kept(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save(3, 2, {"epoch": 2})
+    store.flush()
+    (tmp_path / "checkpoints" / ".trial-3.msgpack.tmp").write_bytes(b"half a write")
+    store.drop_partial()
+    assert files(tmp_path) == ["trial-3.msgpack"] and store.load(3) == (2, {"epoch": 2})
