@@ -32,10 +32,8 @@ def _single(losses: np.ndarray, n_good: int) -> np.ndarray:
 
 
 def _multi(losses: np.ndarray, n_good: int) -> np.ndarray:
-    ranks = pareto.nondomination_ranks(losses)
     is_good = np.zeros(len(losses), dtype=bool)
-    for rank in range(int(ranks.max(initial=-1)) + 1):
-        front = np.flatnonzero(ranks == rank)
+    for front in pareto.first_fronts(losses, n_good):  # fronts past the good group are never ranked
         room = n_good - int(is_good.sum())
         if len(front) <= room:
             is_good[front] = True
