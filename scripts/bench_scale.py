@@ -35,7 +35,7 @@ SPACE = {"x": {"type": "uniform", "low": 0.0, "high": 1.0},
          "y": {"type": "loguniform", "low": 1e-4, "high": 1e-1}}
 
 
-def config(workers: int, trials: int):
+def config(workers: int, trials: int, channel: str = "socket"):
     from raybench.config import ExperimentConfig
 
     return ExperimentConfig.model_validate({
@@ -44,7 +44,8 @@ def config(workers: int, trials: int):
         "search_space": SPACE,
         "sampler": {"type": "random"},
         "pruner": {"type": "asha", "grace_period": 1, "reduction_factor": 3, "max_t": 10},
-        "workers": {"count": workers, "cpus": NODES / workers, "memory_mb": 64, "enforce_memory": False},
+        "workers": {"count": workers, "cpus": NODES / workers, "memory_mb": 64, "enforce_memory": False,
+                    "report_channel": channel},
         "budget": {"max_trials": trials},
         "energy": {"backend": "none", "gpu": "none"},
         "max_failures": 0,
@@ -94,23 +95,26 @@ def _probes(pairs: bool = True):
     return ProbedWorker, ProbedScheduler
 
 
-def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profile: str = "") -> dict:
+def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profile: str = "",
+                  task_events: bool = False, channel: str = "socket") -> dict:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from raybench.core.records import WorkerShape
     from raybench.events import EVENTS_FILE, read_events
+    from raybench.runtime.actors import QUIET
 
-    cfg = config(workers, trials)
+    cfg = config(workers, trials, channel)
     shape = WorkerShape.of(cfg.workers)
     worker_cls, sched_cls = _probes(pairs)
     os.makedirs(out)
     here = ray.get_runtime_context().get_node_id()
     t0 = time.time()
-    sched = ray.remote(num_cpus=0, max_restarts=0)(sched_cls).options(
+    quiet = {} if task_events else QUIET  # the actors' options as raybench's own (runtime/actors.py)
+    sched = ray.remote(num_cpus=0, max_restarts=0, **quiet)(sched_cls).options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(cfg, out)
     ray.get(sched.start.remote(run_id="bench", env={}, requested=workers, effective=workers))
-    actors = [ray.remote(max_restarts=0)(worker_cls).options(**shape.ray_options(), scheduling_strategy="SPREAD")
+    actors = [ray.remote(max_restarts=0, **quiet)(worker_cls).options(**shape.ray_options(), scheduling_strategy="SPREAD")
               .remote(i, shape, memory_limit=False) for i in range(workers)]
     worker_cpu0 = sum(ray.get([a.cpu_s.remote() for a in actors]))  # all started; their start-up left out
     cpu0 = ray.get(sched.cpu_s.remote())
@@ -205,6 +209,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-tune", action="store_true")
     ap.add_argument("--profile", help="write the scheduler's cProfile stats of the first raybench run here")
     ap.add_argument("--ablate", action="store_true", help="also run raybench with every report sent alone")
+    ap.add_argument("--ablate-channel", action="store_true",
+                    help="also run raybench with reports sent as Ray calls (workers.report_channel: ray)")
+    ap.add_argument("--ablate-events", action="store_true",
+                    help="also run raybench with Ray's task events on (as Ray's default is)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -224,20 +232,24 @@ def main(argv=None) -> int:
             for w in args.workers:
                 n_rb = args.trials or max(1000, 50 * w) // (4 if args.quick else 1)
                 n_tu = args.tune_trials or max(200, 10 * w) // (2 if args.quick else 1)
-                rb, tu, single = [], [], []
+                rb, tu, ablations = [], [], {}
                 for r in range(args.repeats):  # interleaved, so that both see the same load
                     rb.append(raybench_once(w, n_rb, os.path.join(tmp, f"rb-{w}-{r}"),
                                             profile=args.profile if r == 0 and w == args.workers[0] else ""))
                     print(f"  {w} workers, raybench run {r}: {_fmt(rb[-1])}", flush=True)
-                    if args.ablate:
-                        single.append(raybench_once(w, n_rb, os.path.join(tmp, f"rb1-{w}-{r}"), pairs=False))
-                        print(f"  {w} workers, raybench unpaired run {r}: {_fmt(single[-1])}", flush=True)
+                    for name, on, kw in ((" (unpaired)", args.ablate, {"pairs": False}),
+                                         (" (Ray calls)", args.ablate_channel, {"channel": "ray"}),
+                                         (" (task events)", args.ablate_events, {"task_events": True})):
+                        if on:
+                            res = raybench_once(w, n_rb, os.path.join(tmp, f"rb{len(ablations)}-{w}-{r}"), **kw)
+                            ablations.setdefault(name, []).append(res)
+                            print(f"  {w} workers, raybench{name} run {r}: {_fmt(res)}", flush=True)
                     if not args.no_tune:
                         tu.append(tune_once(w, n_tu, os.path.join(tmp, f"tune-{w}-{r}")))
                         print(f"  {w} workers, tune run {r}: {_fmt(tu[-1])}", flush=True)
                 rows.append((w, n_rb, n_tu, _median(rb), _median(tu) if tu else None,
                              [x["trials_s"] / y["trials_s"] for x, y in zip(rb, tu)],
-                             _median(single) if single else None))
+                             {k: _median(v) for k, v in ablations.items()}))
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -247,10 +259,8 @@ def main(argv=None) -> int:
           "reports/s | decision p50 ms | p99 ms | scheduler CPU (% of a core) | scheduler CPU us/report | "
           "worker CPU ms/trial |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for w, n_rb, n_tu, rb, tu, ratios, single in rows:
-        for name, r in (("", rb), (" (unpaired)", single)):
-            if r is None:
-                continue
+    for w, n_rb, n_tu, rb, tu, ratios, ablated in rows:
+        for name, r in (("", rb), *ablated.items()):
             tu_rate = f"{tu['trials_s']:.1f}" if tu and not name else "-"
             ratio = f"{statistics.median(ratios):.1f}x" if ratios and not name else "-"
             print(f"| {w}{name} | {NODES / w:g} | {n_rb:,} / {n_tu:,} | {r['trials_s']:.1f} | {tu_rate} | {ratio} | "

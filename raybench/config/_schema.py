@@ -279,6 +279,8 @@ class WorkersSpec(_Strict):
     accelerator: Literal["none", "GPU", "TPU"] = "none"
     accelerators_per_worker: float = Field(0, ge=0)
     enforce_memory: bool = True
+    report_channel: Literal["socket", "ray"] = Field(
+        "socket", description="how trial actors send reports: a TCP connection to the scheduler, or Ray calls")
 
     @model_validator(mode="after")
     def _acc(self) -> WorkersSpec:

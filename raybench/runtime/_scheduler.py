@@ -19,6 +19,7 @@ from raybench.core.records import Assignment, Finished
 from raybench.core.scheduler import SchedulerCore, trial_seed
 from raybench.core.state import Effect, Ended, TrialStatus
 from raybench.events import EVENTS_FILE, EventLog
+from raybench.runtime._channel import ReportServer, serialized
 from raybench.runtime._checkpoints import CheckpointStore
 from raybench.runtime._ownership import DriverWatch, Writer
 from raybench.search.decision import Action
@@ -26,6 +27,7 @@ from raybench.search.decision import Action
 __all__ = ["LiveScheduler", "trial_seed"]
 
 
+@serialized  # the report channel's threads call it too: one call at a time
 class LiveScheduler(SchedulerCore):
     def __init__(self, config: ExperimentConfig, run_dir: str, *, resume: bool = False,
                  driver_pid: Optional[int] = None, driver_started: Optional[float] = None,
@@ -36,6 +38,8 @@ class LiveScheduler(SchedulerCore):
         self.store = CheckpointStore(run_dir, fsync=ck.fsync) if ck.persist else None
         self._last_sample: dict[str, Mapping[str, Any]] = {}  # node -> its latest energy_sample
         self._notices: list[str] = []  # one-liners for the driver's console, drained by status()
+        self._server: Optional[ReportServer] = None
+        self._no_channel = config.workers.report_channel != "socket"
         log = EventLog.open(os.path.join(run_dir, EVENTS_FILE), resume=resume)
         Writer.here(driver_pid, driver_started, driver_host).save(run_dir)
         super().__init__(config, log, prior=log.recovered.events if resume else ())
@@ -59,6 +63,40 @@ class LiveScheduler(SchedulerCore):
             self.log.close()
         finally:
             os._exit(0)
+
+    # ---- the report channel ----------------------------------------------------------------------
+
+    def channel(self) -> Optional[tuple[str, int, bytes]]:
+        """Where trial actors send their reports: (host, port, secret) of the report channel
+        (runtime/_channel.py), started at the first ask; None: by Ray calls (workers.report_channel: ray, or
+        no socket could be opened here)."""
+        if self._no_channel:
+            return None
+        if self._server is None:
+            try:
+                self._server = ReportServer(self, _node_ip())
+            except OSError as e:
+                self._no_channel = True
+                self.emit("warning", code="report_channel",
+                          message=f"the scheduler could not open its report channel ({e.strerror or e}); trial "
+                                  "actors report through Ray calls, which cost more CPU a report")
+                return None
+        return (*self._server.address, self._server.secret)
+
+    def channel_stats(self) -> dict[str, int]:
+        """Connections the report channel accepted and calls it answered (zeros without a channel)."""
+        srv = self._server
+        return {"connections": srv.connections, "calls": srv.calls} if srv else {"connections": 0, "calls": 0}
+
+    def channel_failed(self, worker: int, node_id: Optional[str], why: str) -> None:
+        """A trial actor could not reach the report channel: it reports through Ray calls (said once a node)."""
+        seen = self.__dict__.setdefault("_unreachable", set())
+        if node_id not in seen:
+            seen.add(node_id)
+            self.emit("warning", code="report_channel", node_id=node_id,
+                      message=f"worker {worker} on node {str(node_id)[:8]} cannot reach the scheduler's report "
+                              f"channel ({why}); its node's trial actors report through Ray calls, at more CPU a "
+                              "report. Open the port between the nodes, or set workers.report_channel: ray")
 
     # ---- checkpoints -----------------------------------------------------------------------------
 
@@ -115,6 +153,8 @@ class LiveScheduler(SchedulerCore):
         if self.store is not None:
             self.store.flush(timeout=30)  # the last checkpoints' fsyncs, before the log says the run ended
         super().end(status, reason)
+        if self._server is not None:
+            self._server.close()  # no new connections; open ones end with the process
 
     # ---- the console ---------------------------------------------------------------------------
 
@@ -162,3 +202,12 @@ class LiveScheduler(SchedulerCore):
     def checkpoint_stats(self) -> dict[str, Any]:
         s = self.store
         return {"writes": s.writes, "bytes": s.bytes_written} if s is not None else {"writes": 0, "bytes": 0}
+
+
+def _node_ip() -> str:
+    try:
+        import ray
+
+        return ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
+    except Exception:
+        return "127.0.0.1"

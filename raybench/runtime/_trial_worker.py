@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from raybench.core.records import Assignment, BestTrial, Finished, Wait, WorkerShape
 from raybench.core.scheduler import ASSIGNMENT_WIRE
+from raybench.runtime._channel import ChannelClosed, ReportClient, connect
 from raybench.runtime._energy_node import track_trial, trial_warm, untrack_trial
 from raybench.runtime._names import energy_actor_name
 from raybench.runtime._watchdog import MemoryWatchdog
@@ -45,6 +46,7 @@ class TrialWorker:
         self._energy = None
         self._trial_id: Optional[int] = None
         self._scheduler = None
+        self._client: Optional[ReportClient] = None  # the report channel to the scheduler; None: Ray calls
         self._rtt_s = 0.0  # a moving average of a report's round trip, as this worker sees it
         self.watchdog = MemoryWatchdog(shape.memory_limit_mb if memory_limit else None, self._over_limit).start()
 
@@ -69,9 +71,28 @@ class TrialWorker:
 
     def run(self, scheduler) -> int:
         """Serve trials until the scheduler has none left; return how many this worker ran."""
+        self._scheduler = scheduler
+        self._open_channel(scheduler)
+        try:
+            return self._serve(scheduler)
+        finally:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _open_channel(self, scheduler) -> None:
+        """Connect to the scheduler's report channel; where it cannot be reached, report through Ray calls."""
         import ray
 
-        self._scheduler = scheduler
+        if self._client is not None:
+            self._client.close()
+        self._client, why = connect(ray.get(scheduler.channel.remote()))
+        if why is not None:
+            scheduler.channel_failed.remote(self.worker, self.node_id, why)
+
+    def _serve(self, scheduler) -> int:
+        import ray
+
         done = 0
         first: Optional[Assignment] = None  # the template the handed-out wire fields fill in
         assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, None))
@@ -153,9 +174,16 @@ class TrialWorker:
         import ray
 
         t = time.perf_counter()
-        out = ray.get(scheduler.report_many.remote(
-            tid, reports, self.watchdog.peak_mb,
-            *((self.worker, self.node_id, self.pid) if handoff else (None, None, 0))))
+        args = (tid, reports, self.watchdog.peak_mb, *((self.worker, self.node_id, self.pid) if handoff else
+                                                       (None, None, 0)))
+        if self._client is not None:
+            try:
+                out = self._client.call("report_many", *args)
+            except ChannelClosed:
+                self._client = None  # the scheduler went away (its next Ray call says so), or the connection broke
+                raise
+        else:
+            out = ray.get(scheduler.report_many.remote(*args))
         rtt_s = time.perf_counter() - t
         self._rtt_s = rtt_s if self._rtt_s == 0.0 else 0.8 * self._rtt_s + 0.2 * rtt_s
         return out

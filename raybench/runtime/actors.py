@@ -46,11 +46,16 @@ class TrialWorker(_trial_worker.TrialWorker):
         return tree_rss_mb(psutil.Process())
 
 
+# Ray records an event for every actor call, for its dashboard's task list, and sends them to the GCS each
+# second. Reports, hand-offs and track/untrack are thousands of calls a second at scale, and the event log says
+# more of each; the records cost CPU in the caller, the actor and the GCS (BENCHMARKS.md, Scale). Off for these.
+QUIET = {"enable_task_events": False}
+
 # One scheduler per experiment; it takes no CPU so that it never competes with trials for a slot.
-SchedulerActor = ray.remote(num_cpus=0, max_restarts=0)(LiveScheduler)
+SchedulerActor = ray.remote(num_cpus=0, max_restarts=0, **QUIET)(LiveScheduler)
 
 # Resources of trial actors are set per experiment with .options(); actors are reused across trials.
-TrialActor = ray.remote(max_restarts=0)(TrialWorker)
+TrialActor = ray.remote(max_restarts=0, **QUIET)(TrialWorker)
 
 # One per node, pinned there; threaded so that track/untrack calls do not wait behind a sample.
-EnergyActor = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=4)(EnergyNode)
+EnergyActor = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=4, **QUIET)(EnergyNode)

@@ -1,0 +1,176 @@
+"""The report channel (runtime/_channel.py): frames, the secret, errors, the scheduler's lock, and real runs
+whose reports take the socket, or Ray calls where the socket cannot be reached."""
+
+import collections
+import socket
+import threading
+import time
+
+import pytest
+from rb_helpers import events_of, experiment
+
+from raybench.runtime._channel import ChannelClosed, ReportClient, ReportServer, connect, serialized
+
+
+class Target:
+    def __init__(self):
+        self.calls = []
+
+    def report_many(self, *args):
+        self.calls.append(args)
+        if args and args[0] == "boom":
+            raise KeyError("the workload reported no 'val_accuracy'")
+        return (0, False, args)
+
+
+@pytest.fixture
+def server():
+    srv = ReportServer(Target(), "127.0.0.1")
+    yield srv
+    srv.close()
+
+
+def test_a_call_comes_back_with_its_answer_and_a_large_checkpoint_survives(server):
+    client = ReportClient(server.address, server.secret)
+    ckpt = {"w": bytes(range(256)) * 8192, "step": 3}  # 2 MB
+    out = client.call("report_many", 7, [(1, {"val_accuracy": 0.5}, 0.1, ckpt)], 12.5)
+    assert out == (0, False, (7, [(1, {"val_accuracy": 0.5}, 0.1, ckpt)], 12.5))
+    assert client.call("report_many", 8) == (0, False, (8,))
+    assert server.calls == 2 and len(server.target.calls) == 2
+    client.close()
+
+
+def test_the_targets_error_is_raised_in_the_caller_and_the_connection_goes_on(server):
+    client = ReportClient(server.address, server.secret)
+    with pytest.raises(KeyError, match="val_accuracy"):
+        client.call("report_many", "boom")
+    with pytest.raises(AttributeError, match="no call 'next_trial'"):
+        client.call("next_trial", 1)
+    assert client.call("report_many", 1) == (0, False, (1,))
+
+
+def test_a_peer_without_the_secret_is_closed_before_anything_it_sends_is_read(server):
+    bad = ReportClient(server.address, b"x" * 32)
+    with pytest.raises(ChannelClosed):
+        bad.call("report_many", 1)
+    raw = socket.create_connection(server.address)  # a header announcing a huge secret frame
+    raw.sendall((1 << 30).to_bytes(4, "little"))
+    assert raw.recv(1) == b""  # closed without reading a gigabyte
+    assert server.target.calls == []
+
+
+def test_a_closed_server_makes_connect_say_why(server):
+    address, secret = server.address, server.secret
+    server.close()
+    client, why = connect((*address, secret))
+    assert client is None and f"{address[0]}:{address[1]}" in why
+    assert connect(None) == (None, None)  # no channel offered: Ray calls, nothing to say
+
+
+def test_a_dead_server_fails_the_waiting_call_instead_of_hanging():
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def accept_then_drop():
+        conn, _ = listener.accept()
+        conn.recv(64)
+        time.sleep(0.2)
+        conn.close()
+
+    threading.Thread(target=accept_then_drop, daemon=True).start()
+    client = ReportClient(listener.getsockname(), b"s" * 32)
+    with pytest.raises(ChannelClosed):
+        client.call("report_many", 1)
+    listener.close()
+
+
+def test_serialized_methods_never_overlap_across_threads():
+    @serialized
+    class Slow:
+        def __init__(self):
+            self.inside = 0
+            self.overlaps = 0
+
+        def work(self):
+            self.inside += 1
+            self.overlaps += self.inside > 1
+            time.sleep(0.002)
+            self.inside -= 1
+            return self.nested()
+
+        def nested(self):  # the lock is re-entrant: a method may call another
+            return 1
+
+    obj = Slow()
+    threads = [threading.Thread(target=lambda: [obj.work() for _ in range(20)]) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert obj.overlaps == 0
+
+
+# ---- real runs ---------------------------------------------------------------------------------------------
+
+
+def _run(ray, run_dir, channel: str, workers: int, trials: int, scheduler_cls=None):
+    from raybench.core.records import WorkerShape
+    from raybench.runtime.actors import SchedulerActor, TrialActor
+
+    cfg = experiment(task={"dataset": "synthetic", "epochs": 6}, seed=3,
+                     pruner={"type": "asha", "grace_period": 1, "reduction_factor": 2, "max_t": 6},
+                     workers={"count": workers, "cpus": 1 / workers, "memory_mb": 64, "enforce_memory": False,
+                              "report_channel": channel},
+                     budget={"max_trials": trials}, energy={"backend": "none", "gpu": "none"}, max_failures=0)
+    shape = WorkerShape.of(cfg.workers)
+    run_dir.mkdir()
+    cls = SchedulerActor if scheduler_cls is None else ray.remote(num_cpus=0, max_restarts=0)(scheduler_cls)
+    sched = cls.remote(cfg, str(run_dir))
+    ray.get(sched.start.remote(run_id="ch", env={}, requested=workers, effective=workers))
+    actors = [TrialActor.options(**shape.ray_options()).remote(i, shape, memory_limit=False)
+              for i in range(workers)]
+    done = sum(ray.get([a.run.remote(sched) for a in actors]))
+    stats = ray.get(sched.channel_stats.remote())
+    ray.get(sched.end.remote("completed", ""))
+    for a in actors:
+        ray.kill(a)
+    ray.kill(sched)
+    return done, stats, events_of(run_dir)
+
+
+def _decisions(events):
+    return [(e["trial_id"], e["step"], e["action"], e["reason"]["rule"]) for e in events if e["event"] == "decision"]
+
+
+def test_reports_over_the_socket_decide_exactly_as_ray_calls_do(local_ray, tmp_path):
+    done_s, stats_s, ev_s = _run(local_ray, tmp_path / "socket", "socket", 1, 30)
+    done_r, stats_r, ev_r = _run(local_ray, tmp_path / "ray", "ray", 1, 30)
+    assert done_s == done_r == 30
+    assert stats_s["connections"] == 1 and stats_s["calls"] >= 30  # every trial reported through the socket
+    assert stats_r == {"connections": 0, "calls": 0}
+    assert _decisions(ev_s) == _decisions(ev_r) and len(_decisions(ev_s)) >= 30
+    assert [e["metrics"] for e in ev_s if e["event"] == "report"] == \
+        [e["metrics"] for e in ev_r if e["event"] == "report"]
+
+
+def _unreachable_scheduler():
+    from raybench.runtime._scheduler import LiveScheduler
+
+    class Unreachable(LiveScheduler):
+        def channel(self):
+            offer = super().channel()
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()  # nothing listens there: the connection is refused, as behind a closed firewall port
+            return (offer[0], port, offer[2])
+
+    return Unreachable
+
+
+def test_workers_that_cannot_reach_the_socket_report_through_ray_and_say_so_once(local_ray, tmp_path):
+    done, stats, events = _run(local_ray, tmp_path / "run", "socket", 3, 24, _unreachable_scheduler())
+    assert done == 24 and stats["calls"] == 0
+    ends = collections.Counter(e["trial_id"] for e in events if e["event"] == "trial_completed")
+    assert sorted(ends) == list(range(24)) and set(ends.values()) == {1}
+    warns = [e for e in events if e["event"] == "warning" and e.get("code") == "report_channel"]
+    assert len(warns) == 1 and "workers.report_channel: ray" in warns[0]["message"]
