@@ -5,9 +5,9 @@ caller, and one actor answers at most about 800 calls a second; a length-prefixe
 about 45 us on each side (BENCHMARKS.md, Scale). Reports are most of a run's calls, so they take the socket;
 everything rare (hand-outs after an error, trial errors, status, the end) stays on Ray.
 
-The scheduler serves one connection per trial actor, each on its own thread, and every call it answers takes
-the scheduler's lock (`serialized`), so that decisions stay one at a time, as Ray's single-threaded actor
-makes them. The connection is opened with a secret that the worker got through a Ray call (Ray's own
+The scheduler serves every trial actor's connection from one thread, and every call it answers takes the
+scheduler's lock (`serialized`), so that decisions stay one at a time, as Ray's single-threaded actor makes
+them. The connection is opened with a secret that the worker got through a Ray call (Ray's own
 authentication guards it): a peer that does not send it first is closed before anything it sends is read as
 a pickle. Where the socket cannot be reached (a firewall between nodes), the worker says so once and reports
 through Ray calls.
@@ -19,9 +19,11 @@ import functools
 import hmac
 import pickle
 import secrets
+import selectors
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -93,59 +95,140 @@ def _recv(sock: socket.socket, limit: int = _MAX_FRAME) -> bytes:
 # ---- the scheduler's end -------------------------------------------------------------------------------------
 
 
+class _Conn:
+    __slots__ = ("sock", "inbuf", "out", "authed", "since")
+
+    def __init__(self, sock: socket.socket, now: float) -> None:
+        self.sock, self.inbuf, self.out, self.authed, self.since = sock, bytearray(), b"", False, now
+
+
 class ReportServer:
-    """Accepts trial actors' connections on `host` and answers their calls with `target`'s methods."""
+    """Accepts trial actors' connections on `host` and answers their calls with `target`'s methods.
+
+    One thread serves every connection through a selector: under load many reports are waiting at once and
+    are answered in one wake-up, where a thread per connection would hand the GIL around for each.
+    """
 
     def __init__(self, target: Any, host: str) -> None:
         self.target = target
         self.secret = secrets.token_bytes(32)
         self._sock = socket.create_server((host, 0), backlog=256)
+        self._sock.setblocking(False)
         self.address = (host, self._sock.getsockname()[1])
         self.connections = 0  # accepted, the refused included
         self.calls = 0  # answered
-        threading.Thread(target=self._accept, name="raybench-report-accept", daemon=True).start()
+        self._closed = False
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._sock, selectors.EVENT_READ, None)
+        threading.Thread(target=self._loop, name="raybench-report-channel", daemon=True).start()
+
+    def _loop(self) -> None:
+        try:
+            self._serve()
+        finally:  # closed: the workers' waiting calls fail at once instead of waiting for an answer
+            for key in list(self._sel.get_map().values()):
+                key.fileobj.close()
+            self._sel.close()
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                ready = self._sel.select(timeout=1.0)
+            except (OSError, ValueError):
+                return  # closed under us
+            for key, mask in ready:
+                if key.data is None:
+                    self._accept()
+                    continue
+                c = key.data
+                try:
+                    if mask & selectors.EVENT_WRITE:
+                        self._flush(c)
+                    if mask & selectors.EVENT_READ:
+                        self._read(c)
+                except Exception:
+                    self._drop(c)  # the worker went away, or sent what is not a call
+            self._expire()
 
     def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return  # closed
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), name="raybench-report-conn", daemon=True).start()
+        try:
+            sock, _ = self._sock.accept()
+        except (BlockingIOError, OSError):
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connections += 1
+        self._sel.register(sock, selectors.EVENT_READ, _Conn(sock, time.monotonic()))
 
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.settimeout(CONNECT_TIMEOUT_S)  # for the secret; then a worker may train for hours
-                if not hmac.compare_digest(_recv(conn, limit=64), self.secret):
-                    return
-                conn.settimeout(None)
-                while True:
-                    name, args = pickle.loads(_recv(conn))
-                    try:
-                        if name not in _CALLS:
-                            raise AttributeError(f"the report channel has no call {name!r}")
-                        reply = (True, getattr(self.target, name)(*args))
-                    except Exception as exc:  # the caller raises it, as a Ray call would
-                        reply = (False, exc)
-                    try:
-                        data = pickle.dumps(reply, protocol=5)
-                    except Exception as exc:
-                        data = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")), protocol=5)
-                    _send(conn, data)
-                    self.calls += 1
-            except Exception:
-                return  # the worker went away, or sent what is not a call: its connection ends
+    def _read(self, c: _Conn) -> None:
+        data = c.sock.recv(1 << 20)
+        if not data:
+            raise ChannelClosed("closed by the worker")
+        c.inbuf += data
+        while len(c.inbuf) >= _HEADER.size:
+            (n,) = _HEADER.unpack_from(c.inbuf)
+            if not c.authed and n > 64:
+                raise ChannelClosed("a first frame too long to be the secret")
+            if len(c.inbuf) < _HEADER.size + n:
+                return
+            frame = bytes(c.inbuf[_HEADER.size:_HEADER.size + n])
+            del c.inbuf[:_HEADER.size + n]
+            if not c.authed:
+                if not hmac.compare_digest(frame, self.secret):
+                    raise ChannelClosed("a wrong secret")
+                c.authed = True
+                continue
+            self._reply(c, self._answer(frame))
+
+    def _answer(self, frame: bytes) -> bytes:
+        name, args = pickle.loads(frame)
+        try:
+            if name not in _CALLS:
+                raise AttributeError(f"the report channel has no call {name!r}")
+            reply = (True, getattr(self.target, name)(*args))
+        except Exception as exc:  # the caller raises it, as a Ray call would
+            reply = (False, exc)
+        try:
+            return pickle.dumps(reply, protocol=5)
+        except Exception as exc:
+            return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")), protocol=5)
+
+    def _reply(self, c: _Conn, data: bytes) -> None:
+        self.calls += 1
+        c.out = c.out + _HEADER.pack(len(data)) + data if c.out else _HEADER.pack(len(data)) + data
+        self._flush(c)
+
+    def _flush(self, c: _Conn) -> None:
+        """Send what the connection owes; what the socket does not take now waits for it to be writable."""
+        try:
+            sent = c.sock.send(c.out) if c.out else 0
+        except BlockingIOError:
+            sent = 0
+        c.out = c.out[sent:]
+        self._sel.modify(c.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0), c)
+
+    def _expire(self) -> None:
+        """Close connections that did not send the secret within CONNECT_TIMEOUT_S."""
+        now = time.monotonic()
+        for key in list(self._sel.get_map().values()):
+            c = key.data
+            if c is not None and not c.authed and now - c.since > CONNECT_TIMEOUT_S:
+                self._drop(c)
+
+    def _drop(self, c: _Conn) -> None:
+        try:
+            self._sel.unregister(c.sock)
+        except (KeyError, ValueError):
+            pass
+        c.sock.close()
 
     def close(self) -> None:
-        """Stop listening (shutdown first: a plain close leaves the accepting thread's socket open)."""
-        for end in (lambda: self._sock.shutdown(socket.SHUT_RDWR), self._sock.close):
-            try:
-                end()
-            except OSError:
-                pass
+        """Stop listening; the serving thread ends within a second, and open connections with it."""
+        self._closed = True
+        try:
+            self._sock.close()
+        except OSError:
+            pass
 
 
 # ---- the trial actor's end -----------------------------------------------------------------------------------

@@ -8,14 +8,17 @@ The file is deleted when its trial ends.
 The files are written by a thread of their own (_Writer), never by the caller: a write costs a create, a
 rename and an fsync, 2 to 4 ms on the development VM, and on the scheduler's one thread that was more
 than its whole decision on a short epoch. The thread keeps only the latest pending write per trial (a
-trial's newer checkpoint replaces one not yet written, a delete cancels it) and runs a few milliseconds
-behind its callers. flush() waits for it; the scheduler flushes before it ends or gives up its log.
+trial's newer checkpoint replaces one not yet written, a delete cancels it) and writes a checkpoint
+WRITE_DELAY_S after its report: a trial that ends sooner (most trials a pruner stops early, when epochs are
+short) never costs a file. flush() writes what is pending at once; the scheduler flushes before it ends or
+gives up its log.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,6 +26,10 @@ import msgpack
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = 1
+# A checkpoint is written this long after its report, unless a newer one or its trial's end comes first.
+# Short trials then never touch the disk; the cost is that a crash of the scheduler within this time after a
+# report resumes that trial from its previous checkpoint: on average at most this much work runs again.
+WRITE_DELAY_S = 0.5
 
 
 def _plain(obj: Any) -> Any:
@@ -38,20 +45,23 @@ def _no_ext(code: int, data: bytes) -> Any:
 
 
 class _Writer:
-    """Runs file jobs on one thread, in order, keeping only the newest pending job per key."""
+    """Runs file jobs on one thread, keeping only the newest pending job per key. A job waits until it is due:
+    a key keeps the place and the due time of its oldest job not yet run, so a key whose jobs keep coming is
+    still run on time. flush() runs everything pending at once."""
 
     def __init__(self, name: str) -> None:
         self._name = name
         self._cond = threading.Condition()
-        self._pending: dict[Any, Any] = {}  # key -> job, in the order keys were first queued
+        self._pending: dict[Any, tuple[float, Any]] = {}  # key -> (due, job), in the order keys were queued
         self._busy = False
+        self._hurry = 0  # flushes waiting: run what is pending without waiting for it to be due
         self._thread: Optional[threading.Thread] = None
         self.error: Optional[BaseException] = None  # the last job's failure, for the owner to report
 
-    def put(self, key: Any, job: Any) -> None:
+    def put(self, key: Any, job: Any, due: float) -> None:
         with self._cond:
-            self._pending.pop(key, None)  # the newer job goes to the back of the line
-            self._pending[key] = job
+            was = self._pending.get(key)
+            self._pending[key] = (min(due, was[0]) if was else due, job)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
@@ -59,14 +69,26 @@ class _Writer:
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            self._hurry += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            finally:
+                self._hurry -= 1
 
     def _loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._pending))
-                key = next(iter(self._pending))
-                job = self._pending.pop(key)
+                while True:
+                    if not self._pending:
+                        self._cond.wait()
+                        continue
+                    key = next(iter(self._pending))
+                    wait = self._pending[key][0] - time.monotonic()
+                    if wait <= 0 or self._hurry:
+                        break
+                    self._cond.wait(wait)
+                _, job = self._pending.pop(key)
                 self._busy = True
             try:
                 job()
@@ -81,11 +103,13 @@ class _Writer:
 class CheckpointStore:
     """The checkpoint files of one run directory. `fsync=False` trades durability for speed (tests)."""
 
-    def __init__(self, run_dir: str | os.PathLike, *, fsync: bool = True) -> None:
+    def __init__(self, run_dir: str | os.PathLike, *, fsync: bool = True, delay_s: float = WRITE_DELAY_S) -> None:
         self.dir = Path(run_dir) / CHECKPOINT_DIR
         self.fsync = fsync
+        self.delay_s = delay_s
         self.bytes_written = 0
         self.writes = 0
+        self._files = set(self._listed())  # the trials with a file; only the writer thread changes it after this
         self._writer = _Writer("raybench-checkpoints")
 
     def path(self, trial_id: int) -> Path:
@@ -95,12 +119,12 @@ class CheckpointStore:
         """Replace the trial's checkpoint by this one, atomically, on the writer thread. `state` must not
         change afterwards (the scheduler's copy of a report's checkpoint never does)."""
         tid, step = int(trial_id), int(step)
-        self._writer.put(tid, lambda: self._write(tid, step, state))
+        self._writer.put(tid, lambda: self._write(tid, step, state), time.monotonic() + self.delay_s)
 
     def delete(self, trial_id: int) -> None:
         """Remove the trial's checkpoint (and cancel a write of it not yet made), on the writer thread."""
         tid = int(trial_id)
-        self._writer.put(tid, lambda: self._unlink(tid))
+        self._writer.put(tid, lambda: self._unlink(tid), time.monotonic())
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Wait until every save and delete so far is on disk (True), or `timeout` seconds passed (False)."""
@@ -136,8 +160,12 @@ class CheckpointStore:
             raise
         self.bytes_written += len(payload)
         self.writes += 1
+        self._files.add(trial_id)
 
     def _unlink(self, trial_id: int) -> None:
+        if trial_id not in self._files:
+            return  # its writes were all cancelled before they were due: there is no file
+        self._files.discard(trial_id)
         try:
             os.unlink(self.path(trial_id))
         except FileNotFoundError:
@@ -173,6 +201,9 @@ class CheckpointStore:
     def trial_ids(self) -> list[int]:
         """The trials that have a checkpoint file."""
         self.flush()
+        return self._listed()
+
+    def _listed(self) -> list[int]:
         if not self.dir.is_dir():
             return []
         out = []

@@ -2,6 +2,7 @@
 epoch, files follow the trials' lives, and the switch turns them off."""
 
 import os
+import time
 
 import msgpack
 import pytest
@@ -178,3 +179,28 @@ def test_a_leftover_temporary_of_a_cut_write_is_dropped_and_the_checkpoint_kept(
     (tmp_path / "checkpoints" / ".trial-3.msgpack.tmp").write_bytes(b"half a write")
     store.drop_partial()
     assert files(tmp_path) == ["trial-3.msgpack"] and store.load(3) == (2, {"epoch": 2})
+
+
+def test_a_checkpoint_waits_its_delay_and_a_trial_that_ends_sooner_never_touches_the_disk(tmp_path):
+    store = CheckpointStore(tmp_path, delay_s=0.3)
+    store.save(1, 1, {"epoch": 1})
+    store.delete(1)  # the trial ended before its checkpoint was due
+    store.save(2, 1, {"epoch": 1})
+    assert files(tmp_path) == []  # not yet due
+    deadline = time.monotonic() + 10
+    while files(tmp_path) != ["trial-2.msgpack"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert files(tmp_path) == ["trial-2.msgpack"] and store.writes == 1  # trial 1 never cost a file
+    # A trial whose checkpoints keep coming faster than the delay is still written: its oldest pending
+    # checkpoint sets when.
+    t0 = time.monotonic()
+    step = 1
+    while time.monotonic() - t0 < 1.5:
+        step += 1
+        store.save(2, step, {"epoch": step})
+        time.sleep(0.02)
+    assert store.writes >= 3
+    # A file left by an earlier scheduler is deleted by a new store too.
+    again = CheckpointStore(tmp_path)
+    again.delete(2)
+    assert again.flush(timeout=10) and files(tmp_path) == []

@@ -40,6 +40,34 @@ def test_a_call_comes_back_with_its_answer_and_a_large_checkpoint_survives(serve
     client.close()
 
 
+def test_many_connections_at_once_each_get_their_own_answers(server):
+    errors = []
+
+    def worker(w):
+        client = ReportClient(server.address, server.secret)
+        for i in range(150):
+            out = client.call("report_many", w, i)
+            if out != (0, False, (w, i)):
+                errors.append((w, i, out))
+        client.close()
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and server.calls == 16 * 150 and server.connections == 16
+
+
+def test_a_closed_server_ends_its_open_connections(server):
+    client = ReportClient(server.address, server.secret)
+    assert client.call("report_many", 1) == (0, False, (1,))
+    server.close()
+    time.sleep(1.5)  # the serving thread notices within a second
+    with pytest.raises(ChannelClosed):
+        client.call("report_many", 2)
+
+
 def test_the_targets_error_is_raised_in_the_caller_and_the_connection_goes_on(server):
     client = ReportClient(server.address, server.secret)
     with pytest.raises(KeyError, match="val_accuracy"):
