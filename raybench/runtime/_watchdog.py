@@ -99,8 +99,10 @@ class MemoryWatchdog:
         return self
 
     def arm(self) -> None:
-        """A trial starts: measure its peak from here, and enforce the limit while it runs."""
-        self.peak_mb = tree_rss_mb(self._proc)
+        """A trial starts: measure its peak from here, and enforce the limit while it runs. The peak starts
+        at this process's own memory (one read; the tree is the sampling thread's, within `interval_s`):
+        a walk of the tree here was a large share of a zero-cost trial's CPU in the worker (BENCHMARKS.md, Scale)."""
+        self.peak_mb = _rss_bytes(self._proc.pid) / MB
         self._fired = False
         self._armed = True
 
