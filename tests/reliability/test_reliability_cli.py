@@ -43,11 +43,15 @@ def one_line_error(proc, timeout=90):
     return lines[0]
 
 
+# Each case starts a Ray (about 9 s): `make test` runs one end to end; the messages themselves are all
+# checked without Ray in tests/runtime/test_cluster_fit.py.
 @pytest.mark.parametrize("workers, says", [
     ("{count: 2, cpus: 1, memory_mb: 256, accelerator: GPU, accelerators_per_worker: 1}",
      "workers ask for 1 GPU each but the largest node has 0"),
-    ("{count: 2, cpus: 4, memory_mb: 256}", "workers.cpus = 4 but the largest node has 2 CPUs"),
-    ("{count: 2, cpus: 1, memory_mb: 100000000}", "workers.memory_mb = 100000000 but the largest node offers"),
+    pytest.param("{count: 2, cpus: 4, memory_mb: 256}", "workers.cpus = 4 but the largest node has 2 CPUs",
+                 marks=pytest.mark.long),
+    pytest.param("{count: 2, cpus: 1, memory_mb: 100000000}",
+                 "workers.memory_mb = 100000000 but the largest node offers", marks=pytest.mark.long),
 ])
 def test_resources_no_node_has_fail_fast(tmp_path, workers, says):
     cfg = tmp_path / "c.yaml"
