@@ -6,7 +6,9 @@ reports each with ASHA (grace 1, eta 3, max_t 10): what is measured is the runti
 
 raybench runs its real scheduler actor (LiveScheduler, writing a real event log) and its real trial
 actors; subclasses defined here only add probes: the trial actor times each report's round trip (the
-latency of a decision as the worker sees it), and the scheduler tells its process CPU time.
+latency of a decision as the worker sees it), and the scheduler tells its process CPU time. Reports go over
+the report channel, as in a run (workers.report_channel: socket); --ablate-channel also runs raybench with
+every report a Ray call, and --ablate-events with Ray's task events on, each in the same run.
 Tune runs a function trainable with `reuse_actors=True` and `ASHAScheduler`; a callback stamps each trial's
 end. trials/s and reports/s are steady-state rates over the middle 80% of trial ends (start-up and the
 tail left out, the same rule for both); wall s is the whole run from its first actor to its last trial.
@@ -14,6 +16,7 @@ tail left out, the same rule for both); wall s is the whole run from its first a
     python scripts/bench_scale.py                    # 8, 32, 64 workers; 3 repeats
     python scripts/bench_scale.py --quick            # 8 and 32 workers, 1 repeat, fewer trials
     python scripts/bench_scale.py --workers 32 --no-tune
+    python scripts/bench_scale.py --workers 8 32 64 --repeats 1 --tune-trials 150 --trials 6000 --ablate-channel
 """
 
 from __future__ import annotations
