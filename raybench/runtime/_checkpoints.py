@@ -8,9 +8,9 @@ The file is deleted when its trial ends.
 The files are written by a thread of their own (_Writer), never by the caller: a write costs a create, a
 rename and an fsync, 2 to 4 ms on the development VM, and on the scheduler's one thread that was more
 than its whole decision on a short epoch. The thread keeps only the latest pending write per trial (a
-trial's newer checkpoint replaces one not yet written, a delete cancels it) and writes a checkpoint
-WRITE_DELAY_S after its report: a trial that ends sooner (most trials a pruner stops early, when epochs are
-short) never costs a file. flush() writes what is pending at once; the scheduler flushes before it ends or
+trial's newer checkpoint replaces one not yet written, a delete cancels it). The checkpoint of a short
+epoch (under QUICK_EPOCH_S) waits WRITE_DELAY_S: a trial that ends sooner (most trials a pruner stops
+early, when epochs are that short) never costs a file. flush() writes what is pending at once; the scheduler flushes before it ends or
 gives up its log.
 """
 
@@ -26,10 +26,12 @@ import msgpack
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = 1
-# A checkpoint is written this long after its report, unless a newer one or its trial's end comes first.
-# Short trials then never touch the disk; the cost is that a crash of the scheduler within this time after a
-# report resumes that trial from its previous checkpoint: on average at most this much work runs again.
+# The checkpoint of an epoch shorter than QUICK_EPOCH_S is written WRITE_DELAY_S after its report, unless a
+# newer one or its trial's end comes first: trials of such epochs that a pruner stops early then never touch
+# the disk. A crash of the scheduler in that time resumes the trial from its previous checkpoint, so at most
+# one such short epoch runs again. Longer epochs' checkpoints are written at once.
 WRITE_DELAY_S = 0.5
+QUICK_EPOCH_S = 0.1
 
 
 def _plain(obj: Any) -> Any:
@@ -103,10 +105,9 @@ class _Writer:
 class CheckpointStore:
     """The checkpoint files of one run directory. `fsync=False` trades durability for speed (tests)."""
 
-    def __init__(self, run_dir: str | os.PathLike, *, fsync: bool = True, delay_s: float = WRITE_DELAY_S) -> None:
+    def __init__(self, run_dir: str | os.PathLike, *, fsync: bool = True) -> None:
         self.dir = Path(run_dir) / CHECKPOINT_DIR
         self.fsync = fsync
-        self.delay_s = delay_s
         self.bytes_written = 0
         self.writes = 0
         self._files = set(self._listed())  # the trials with a file; only the writer thread changes it after this
@@ -115,11 +116,12 @@ class CheckpointStore:
     def path(self, trial_id: int) -> Path:
         return self.dir / f"trial-{int(trial_id)}.msgpack"
 
-    def save(self, trial_id: int, step: int, state: dict[str, Any]) -> None:
-        """Replace the trial's checkpoint by this one, atomically, on the writer thread. `state` must not
-        change afterwards (the scheduler's copy of a report's checkpoint never does)."""
+    def save(self, trial_id: int, step: int, state: dict[str, Any], *, delay_s: float = 0.0) -> None:
+        """Replace the trial's checkpoint by this one, atomically, on the writer thread, `delay_s` from now
+        (or sooner, when an older pending checkpoint of the trial is due sooner). `state` must not change
+        afterwards (the scheduler's copy of a report's checkpoint never does)."""
         tid, step = int(trial_id), int(step)
-        self._writer.put(tid, lambda: self._write(tid, step, state), time.monotonic() + self.delay_s)
+        self._writer.put(tid, lambda: self._write(tid, step, state), time.monotonic() + delay_s)
 
     def delete(self, trial_id: int) -> None:
         """Remove the trial's checkpoint (and cancel a write of it not yet made), on the writer thread."""

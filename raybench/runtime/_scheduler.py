@@ -20,7 +20,7 @@ from raybench.core.scheduler import SchedulerCore, trial_seed
 from raybench.core.state import Effect, Ended, TrialStatus
 from raybench.events import EVENTS_FILE, EventLog
 from raybench.runtime._channel import ReportServer, serialized
-from raybench.runtime._checkpoints import CheckpointStore
+from raybench.runtime._checkpoints import QUICK_EPOCH_S, WRITE_DELAY_S, CheckpointStore
 from raybench.runtime._ownership import DriverWatch, Writer
 from raybench.search.decision import Action
 
@@ -38,6 +38,7 @@ class LiveScheduler(SchedulerCore):
         self.store = CheckpointStore(run_dir, fsync=ck.fsync) if ck.persist else None
         self._last_sample: dict[str, Mapping[str, Any]] = {}  # node -> its latest energy_sample
         self._notices: list[str] = []  # one-liners for the driver's console, drained by status()
+        self._epoch_end: dict[int, float] = {}  # running trial -> elapsed_s of its last report (epoch lengths)
         self._server: Optional[ReportServer] = None
         self._no_channel = config.workers.report_channel != "socket"
         log = EventLog.open(os.path.join(run_dir, EVENTS_FILE), resume=resume)
@@ -123,8 +124,10 @@ class LiveScheduler(SchedulerCore):
         if event.get("event") == "energy_sample":
             self._last_sample[str(event.get("node_id", ""))] = event
         effect = super()._feed(event)
-        if isinstance(effect, Ended) and getattr(self, "store", None) is not None:
-            self.store.delete(effect.trial_id)
+        if isinstance(effect, Ended):
+            self.__dict__.get("_epoch_end", {}).pop(effect.trial_id, None)
+            if getattr(self, "store", None) is not None:
+                self.store.delete(effect.trial_id)
         return effect
 
     def next_trial(self, worker: int, node_id: Optional[str], pid: int,
@@ -137,11 +140,16 @@ class LiveScheduler(SchedulerCore):
     def report(self, trial_id: int, step: int, metrics: dict[str, float], elapsed_s: float,
                checkpoint: Optional[dict] = None, rss_mb: Optional[float] = None) -> Action:
         action = super().report(trial_id, step, metrics, elapsed_s, checkpoint, rss_mb)
+        before = self._epoch_end.pop(trial_id, 0.0)
+        epoch_s = elapsed_s - before if elapsed_s >= before else elapsed_s  # a new attempt counts from 0
+        if action is Action.CONTINUE:  # else the trial ends or pauses here: nothing to remember
+            self._epoch_end[trial_id] = elapsed_s
         # Written after the report is logged, so a checkpoint is never ahead of the log. The last epoch's and
-        # a stopped trial's are not kept: the trial ends at its worker's next call.
+        # a stopped trial's are not kept: the trial ends at its worker's next call. A short epoch's waits a
+        # little, in case its trial ends first (runtime/_checkpoints.py).
         if (self.store is not None and checkpoint is not None and action is Action.CONTINUE
                 and step < self.cfg.task.epochs and self.checkpoints.get(trial_id, (0, None))[1] is checkpoint):
-            self.store.save(trial_id, step, checkpoint)
+            self.store.save(trial_id, step, checkpoint, delay_s=WRITE_DELAY_S if epoch_s < QUICK_EPOCH_S else 0.0)
         err = self.store.take_error() if self.store is not None else None
         if err is not None:  # the writer thread's; the run goes on, with older checkpoints on disk
             self.emit("warning", code="checkpoint_write",

@@ -182,10 +182,10 @@ def test_a_leftover_temporary_of_a_cut_write_is_dropped_and_the_checkpoint_kept(
 
 
 def test_a_checkpoint_waits_its_delay_and_a_trial_that_ends_sooner_never_touches_the_disk(tmp_path):
-    store = CheckpointStore(tmp_path, delay_s=0.3)
-    store.save(1, 1, {"epoch": 1})
+    store = CheckpointStore(tmp_path)
+    store.save(1, 1, {"epoch": 1}, delay_s=0.3)
     store.delete(1)  # the trial ended before its checkpoint was due
-    store.save(2, 1, {"epoch": 1})
+    store.save(2, 1, {"epoch": 1}, delay_s=0.3)
     assert files(tmp_path) == []  # not yet due
     deadline = time.monotonic() + 10
     while files(tmp_path) != ["trial-2.msgpack"] and time.monotonic() < deadline:
@@ -197,10 +197,25 @@ def test_a_checkpoint_waits_its_delay_and_a_trial_that_ends_sooner_never_touches
     step = 1
     while time.monotonic() - t0 < 1.5:
         step += 1
-        store.save(2, step, {"epoch": step})
+        store.save(2, step, {"epoch": step}, delay_s=0.3)
         time.sleep(0.02)
     assert store.writes >= 3
     # A file left by an earlier scheduler is deleted by a new store too.
     again = CheckpointStore(tmp_path)
     again.delete(2)
     assert again.flush(timeout=10) and files(tmp_path) == []
+
+
+def test_long_epochs_are_written_at_once_and_a_short_epoch_of_a_trial_that_ends_soon_never(tmp_path):
+    c = core(tmp_path)
+    a = c.next_trial(0, "n", 1)
+    b = c.next_trial(1, "n", 2)
+    c.report(a.trial_id, 1, {"val_accuracy": 0.1}, 1.0, {"epoch": 1})  # a 1 s epoch
+    c.report(b.trial_id, 1, {"val_accuracy": 0.1}, 0.01, {"epoch": 1})  # a 10 ms epoch
+    deadline = time.monotonic() + 10
+    while f"trial-{a.trial_id}.msgpack" not in files(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert files(tmp_path) == [f"trial-{a.trial_id}.msgpack"]  # b's waits its delay
+    c.trial_error(b.trial_id, "boom", "error", retry=False)  # b ends within it
+    c.store.flush()
+    assert files(tmp_path) == [f"trial-{a.trial_id}.msgpack"] and c.store.writes == 1
