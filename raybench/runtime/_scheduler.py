@@ -133,7 +133,7 @@ class LiveScheduler(SchedulerCore):
     def next_trial(self, worker: int, node_id: Optional[str], pid: int,
                    finished: Optional[Finished] = None) -> Optional[Assignment]:
         a = super().next_trial(worker, node_id, pid, finished)
-        if a is not None and self.store is not None and not a.send_checkpoints:
+        if isinstance(a, Assignment) and self.store is not None and not a.send_checkpoints:
             a = replace(a, send_checkpoints=True)  # persisted checkpoints need them even without retries
         return a
 

@@ -219,3 +219,15 @@ def test_long_epochs_are_written_at_once_and_a_short_epoch_of_a_trial_that_ends_
     c.trial_error(b.trial_id, "boom", "error", retry=False)  # b ends within it
     c.store.flush()
     assert files(tmp_path) == [f"trial-{a.trial_id}.msgpack"] and c.store.writes == 1
+
+
+def test_a_wait_for_a_promotion_passes_through_the_live_scheduler(tmp_path):
+    from raybench.core.records import Assignment, Wait
+
+    c = core(tmp_path, pruner={"type": "asha", "variant": "promotion", "grace_period": 1, "reduction_factor": 2,
+                               "max_t": 4}, budget={"max_trials": 2})
+    a = c.next_trial(0, "n", 1)
+    assert report(c, a.trial_id, 1) == "pause"  # alone at its rung: it waits for others to compare with
+    b = c.next_trial(0, "n", 1, Finished(a.trial_id, "paused"))
+    assert isinstance(b, Assignment) and b.send_checkpoints
+    assert isinstance(c.next_trial(1, "n", 2), Wait)  # nothing to start while b runs, a may still be promoted
