@@ -41,6 +41,7 @@ class LiveScheduler(SchedulerCore):
         self._epoch_end: dict[int, float] = {}  # running trial -> elapsed_s of its last report (epoch lengths)
         self._server: Optional[ReportServer] = None
         self._no_channel = config.workers.report_channel != "socket"
+        self._unreachable: set[Optional[str]] = set()  # nodes said to be unable to reach the channel
         log = EventLog.open(os.path.join(run_dir, EVENTS_FILE), resume=resume)
         Writer.here(driver_pid, driver_started, driver_host).save(run_dir)
         super().__init__(config, log, prior=log.recovered.events if resume else ())
@@ -91,9 +92,8 @@ class LiveScheduler(SchedulerCore):
 
     def channel_failed(self, worker: int, node_id: Optional[str], why: str) -> None:
         """A trial actor could not reach the report channel: it reports through Ray calls (said once a node)."""
-        seen = self.__dict__.setdefault("_unreachable", set())
-        if node_id not in seen:
-            seen.add(node_id)
+        if node_id not in self._unreachable:
+            self._unreachable.add(node_id)
             self.emit("warning", code="report_channel", node_id=node_id,
                       message=f"worker {worker} on node {str(node_id)[:8]} cannot reach the scheduler's report "
                               f"channel ({why}); its node's trial actors report through Ray calls, at more CPU a "
@@ -125,7 +125,7 @@ class LiveScheduler(SchedulerCore):
             self._last_sample[str(event.get("node_id", ""))] = event
         effect = super()._feed(event)
         if isinstance(effect, Ended):
-            self.__dict__.get("_epoch_end", {}).pop(effect.trial_id, None)
+            self._epoch_end.pop(effect.trial_id, None)
             if getattr(self, "store", None) is not None:
                 self.store.delete(effect.trial_id)
         return effect
