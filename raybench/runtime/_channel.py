@@ -96,10 +96,11 @@ def _recv(sock: socket.socket, limit: int = _MAX_FRAME) -> bytes:
 
 
 class _Conn:
-    __slots__ = ("sock", "inbuf", "out", "authed", "since")
+    __slots__ = ("sock", "inbuf", "out", "authed", "since", "waiting")
 
     def __init__(self, sock: socket.socket, now: float) -> None:
         self.sock, self.inbuf, self.out, self.authed, self.since = sock, bytearray(), b"", False, now
+        self.waiting = False  # registered for EVENT_WRITE: `out` holds what the socket did not take
 
 
 class ReportServer:
@@ -118,6 +119,7 @@ class ReportServer:
         self.connections = 0  # accepted, the refused included
         self.calls = 0  # answered
         self._closed = False
+        self._next_expiry = 0.0
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._sock, selectors.EVENT_READ, None)
         threading.Thread(target=self._loop, name="raybench-report-channel", daemon=True).start()
@@ -205,11 +207,17 @@ class ReportServer:
         except BlockingIOError:
             sent = 0
         c.out = c.out[sent:]
-        self._sel.modify(c.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0), c)
+        if bool(c.out) != c.waiting:  # a system call only when the interest in writing changes
+            c.waiting = bool(c.out)
+            self._sel.modify(c.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if c.waiting else 0), c)
 
     def _expire(self) -> None:
-        """Close connections that did not send the secret within CONNECT_TIMEOUT_S."""
+        """Close connections that did not send the secret within CONNECT_TIMEOUT_S (looked at once a second,
+        not at every wake-up: under load there are hundreds of those a second)."""
         now = time.monotonic()
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + 1.0
         for key in list(self._sel.get_map().values()):
             c = key.data
             if c is not None and not c.authed and now - c.since > CONNECT_TIMEOUT_S:

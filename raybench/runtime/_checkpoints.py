@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -56,6 +57,7 @@ class _Writer:
         self._cond = threading.Condition()
         self._pending: dict[Any, tuple[float, Any]] = {}  # key -> (due, job), in the order keys were queued
         self._busy = False
+        self._running: Any = None  # the key whose job runs now
         self._hurry = 0  # flushes waiting: run what is pending without waiting for it to be due
         self._thread: Optional[threading.Thread] = None
         self.error: Optional[BaseException] = None  # the last job's failure, for the owner to report
@@ -63,11 +65,22 @@ class _Writer:
     def put(self, key: Any, job: Any, due: float) -> None:
         with self._cond:
             was = self._pending.get(key)
+            idle = not self._pending
             self._pending[key] = (min(due, was[0]) if was else due, job)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
-            self._cond.notify_all()
+            if idle:  # else the thread already waits for the first pending key, which is due no later
+                self._cond.notify_all()
+
+    def drop_or_put(self, key: Any, job: Any, due: float, needed: Callable[[], bool]) -> None:
+        """Cancel the key's pending job, then put `job` unless `needed()` says there is nothing left to do.
+        needed() is asked under the lock and only while no job of the key runs (one that runs now gets `job`
+        after it), so a key with nothing on disk costs no wake-up of the thread."""
+        with self._cond:
+            self._pending.pop(key, None)
+            if self._running == key or needed():
+                self.put(key, job, due)
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         with self._cond:
@@ -91,14 +104,14 @@ class _Writer:
                         break
                     self._cond.wait(wait)
                 _, job = self._pending.pop(key)
-                self._busy = True
+                self._busy, self._running = True, key
             try:
                 job()
             except Exception as e:  # a full disk must not kill the thread: later jobs may succeed
                 self.error = e
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._busy, self._running = False, None
                     self._cond.notify_all()
 
 
@@ -126,7 +139,7 @@ class CheckpointStore:
     def delete(self, trial_id: int) -> None:
         """Remove the trial's checkpoint (and cancel a write of it not yet made), on the writer thread."""
         tid = int(trial_id)
-        self._writer.put(tid, lambda: self._unlink(tid), time.monotonic())
+        self._writer.drop_or_put(tid, lambda: self._unlink(tid), time.monotonic(), lambda: tid in self._files)
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Wait until every save and delete so far is on disk (True), or `timeout` seconds passed (False)."""

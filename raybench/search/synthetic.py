@@ -150,14 +150,20 @@ class SyntheticObjective:
         """The noiseless value after `epoch` epochs (floor at 0, rising towards final)."""
         if not epoch >= 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
-        final = self.final(config)
-        return self.floor + (final - self.floor) * (1.0 - math.exp(-epoch / self.tau(config)))
+        return self.rise(self.final(config), self.tau(config), epoch)
+
+    def rise(self, final: float, tau: float, epoch: float) -> float:
+        """mean_curve from a config's final() and tau(), for a caller that keeps them (a trial's are fixed)."""
+        return self.floor + (final - self.floor) * (1.0 - math.exp(-epoch / tau))
 
     def curve(self, config: Mapping[str, Any], epoch: int, *, trial: int = 0) -> float:
         """The observed value after `epoch` epochs: the mean curve plus noise seeded by (trial, epoch)."""
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
             raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
-        mean = self.mean_curve(config, epoch)
+        return self.observe(self.mean_curve(config, epoch), epoch, trial)
+
+    def observe(self, mean: float, epoch: int, trial: int) -> float:
+        """The noisy value around `mean` at (trial, epoch): curve() once the mean is known."""
         if self.noise_sd == 0:
             return mean
         rng = np.random.default_rng([self.seed % 2**64, int(trial) % 2**64, int(epoch)])

@@ -24,7 +24,9 @@ class SyntheticWorkload:
                  epoch_time_s: float = 0.0) -> None:
         if not (epoch_time_s >= 0 and math.isfinite(epoch_time_s)):
             raise ValueError(f"epoch_time_s must be a finite number >= 0, got {epoch_time_s!r}")
-        objective.final(config)  # fails now, naming the parameter, when config does not fit the space
+        # final() fails now, naming the parameter, when config does not fit the space. The curve's shape is
+        # fixed by the config: kept, not recomputed at every epoch.
+        self._final, self._tau = objective.final(config), objective.tau(config)
         self._objective = objective
         self._config = dict(config)
         self._trial_seed = trial_seed
@@ -36,15 +38,16 @@ class SyntheticWorkload:
         while time.perf_counter() < end:  # a busy wait on purpose: sleeping would draw no power
             pass
         self._epochs_done += 1
-        return {"train_loss": 1.0 - self._objective.mean_curve(self._config, self._epochs_done)}
+        return {"train_loss": 1.0 - self._objective.rise(self._final, self._tau, self._epochs_done)}
 
     def evaluate(self) -> dict[str, float]:
-        acc = self._objective.curve(self._config, self._epochs_done, trial=self._trial_seed)
+        done = self._epochs_done
+        acc = self._objective.observe(self._objective.rise(self._final, self._tau, done), done, self._trial_seed)
         return {"val_accuracy": acc, "val_loss": 1.0 - acc}
 
     def test(self) -> dict[str, float]:
         """The noiseless final value: what the config would reach with unlimited epochs."""
-        acc = self._objective.final(self._config)
+        acc = self._final
         return {"test_accuracy": acc, "test_loss": 1.0 - acc}
 
     def state(self) -> dict[str, Any]:
