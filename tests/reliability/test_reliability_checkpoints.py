@@ -2,6 +2,7 @@
 epoch, files follow the trials' lives, and the switch turns them off."""
 
 import os
+import threading
 import time
 
 import msgpack
@@ -204,6 +205,31 @@ def test_a_checkpoint_waits_its_delay_and_a_trial_that_ends_sooner_never_touches
     again = CheckpointStore(tmp_path)
     again.delete(2)
     assert again.flush(timeout=10) and files(tmp_path) == []
+
+
+def test_ending_a_trial_without_a_file_costs_the_writer_nothing_and_one_being_written_is_deleted_after(tmp_path):
+    store = CheckpointStore(tmp_path)
+    for tid in range(50):  # trials that never had a file end: the writer thread is not even started
+        store.delete(tid)
+    assert store._writer._thread is None and store.flush(timeout=1)
+    store.save(7, 1, {"epoch": 1}, delay_s=30)
+    store.delete(7)  # its pending write is cancelled, and there is nothing to unlink
+    assert store.flush(timeout=5) and store.writes == 0 and files(tmp_path) == []
+    # A delete that comes while its trial's file is being written waits for the write, then removes it.
+    started, release = threading.Event(), threading.Event()
+    real = store._write
+
+    def slow_write(*args):
+        started.set()
+        release.wait(10)
+        real(*args)
+
+    store._write = slow_write
+    store.save(8, 1, {"epoch": 1})
+    assert started.wait(10)
+    store.delete(8)
+    release.set()
+    assert store.flush(timeout=10) and store.writes == 1 and files(tmp_path) == []
 
 
 def test_long_epochs_are_written_at_once_and_a_short_epoch_of_a_trial_that_ends_soon_never(tmp_path):
