@@ -77,11 +77,13 @@ def trial_energy(events: Sequence[Mapping[str, Any]], ledger: Optional[EnergyLed
     return out
 
 
-def jct_and_wall_s(events: Sequence[Mapping[str, Any]], rows: Sequence[TrialRow]) -> tuple[float, float]:
+def jct_and_wall_s(events: Sequence[Mapping[str, Any]], rows: Sequence[TrialRow],
+                   last_t: Optional[float] = None) -> tuple[float, float]:
     """jct_s: the first trial's start to the last trial's end (docs/metrics.md); wall_s: experiment_start to
-    the last event. A run without a finished trial has jct_s 0."""
+    the last event (`last_t` when the caller saw events that `events` leaves out). A run without a finished
+    trial has jct_s 0."""
     start = next((float(e["t"]) for e in events if e.get("event") == "experiment_start"), None)
-    t_last = max((float(e.get("t", 0.0)) for e in events), default=0.0)
+    t_last = last_t if last_t is not None else max((float(e.get("t", 0.0)) for e in events), default=0.0)
     wall_s = t_last - start if start is not None else 0.0
     return jct_s(rows), max(wall_s, 0.0)
 
@@ -93,14 +95,19 @@ def jct_s(rows: Sequence[TrialRow]) -> float:
     return max(max(ends) - min(starts), 0.0) if starts and ends else 0.0
 
 
-def section_energy(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None) -> dict[str, Any]:
+def section_energy(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None, *,
+                   resources: Optional[Mapping[int, Mapping[str, Any]]] = None,
+                   last_t: Optional[float] = None) -> dict[str, Any]:
+    """summary.json's energy section. A caller that streamed the log and kept only its run-level events
+    (events._summary.FactsBuilder) passes the trials' `resources` (of each one's latest trial_started) and the
+    log's `last_t`, and its `rows`."""
     samples = [e for e in events if e.get("event") == "energy_sample"]
     start = next((e for e in events if e.get("event") == "experiment_start"), None)
     if not samples or start is None:
         return {"energy": None}
     ledger = ledger_of(events)
-    resources: dict[int, Mapping[str, Any]] = {
-        e["trial_id"]: e.get("resources") or {} for e in events if e.get("event") == "trial_started"}
+    if resources is None:
+        resources = {e["trial_id"]: e.get("resources") or {} for e in events if e.get("event") == "trial_started"}
     cfg = start.get("config") or {}
     mode = (cfg.get("metric") or {}).get("mode", "max")
     rows = list(rows) if rows is not None else derive_trials(events)
@@ -117,7 +124,7 @@ def section_energy(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[
             memory_mb=float(res.get("memory_mb", 0)), gpus=float(res.get("gpus", 0)), tpus=float(res.get("tpus", 0)),
             energy_j=per_trial.get(r.trial_id, {}), improved_best=improved, completion_order=order,
             metric=r.final_metric))
-    jct_s, wall_s = jct_and_wall_s(events, rows)
+    jct_s, wall_s = jct_and_wall_s(events, rows, last_t)
     m = experiment_metrics(records, jct_s=jct_s, buckets=ledger.buckets(), provenance=ledger.provenance(),
                            provenance_j=ledger.provenance_j(), prices=cfg.get("cost"), carbon=cfg.get("carbon"))
     ts, cum = _cumulative_energy(samples)

@@ -34,6 +34,9 @@ class RunFacts:
     last_t: Optional[float] = None  # the latest time of any event
     # (start, end event or None, last time) per experiment_start; a resumed run has several
     segments: Sequence[tuple[Mapping[str, Any], Optional[Mapping[str, Any]], float]] = ()
+    n_events: int = 0
+    actions: Mapping[str, int] = field(default_factory=dict)  # decisions by action
+    stops: Mapping[str, int] = field(default_factory=dict)  # stop decisions by rule
 
     @property
     def metric(self) -> str:
@@ -126,14 +129,8 @@ def section_anytime(f: RunFacts) -> dict[str, Any]:
 
 
 def section_decisions(f: RunFacts) -> dict[str, Any]:
-    actions: Counter[str] = Counter()
-    stops: Counter[str] = Counter()
-    for e in f.of(ev.DECISION):
-        action = e.get("action")
-        actions[str(action)] += 1
-        if action == "stop":
-            stops[str((e.get("reason") or {}).get("rule"))] += 1
-    return {"decisions": {"continue": actions["continue"], "stop": actions["stop"], "stop_by_rule": dict(stops)}}
+    return {"decisions": {"continue": f.actions.get("continue", 0), "stop": f.actions.get("stop", 0),
+                          "stop_by_rule": dict(f.stops)}}
 
 
 def section_notes(f: RunFacts) -> dict[str, Any]:
@@ -143,7 +140,7 @@ def section_notes(f: RunFacts) -> dict[str, Any]:
         budget = {k: e.get(k) for k in ("kind", "limit", "value")}
     warnings = Counter(str(e.get("code")) for e in f.of(ev.WARNING))
     nodes = {e.get("node_id") for e in f.of(ev.NODE_JOINED)}
-    return {"budget": budget, "warnings": dict(warnings), "nodes": len(nodes), "events": len(f.events)}
+    return {"budget": budget, "warnings": dict(warnings), "nodes": len(nodes), "events": f.n_events}
 
 
 def section_pareto(f: RunFacts) -> dict[str, Any]:
@@ -215,35 +212,108 @@ def cheapest_near_best(state: ExperimentState, per_trial: Sequence[Mapping[str, 
             "best_energy_j": joules.get(best_trial.trial_id) if best_trial else None}
 
 
-def run_facts(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None,
-              state: Optional[ExperimentState] = None) -> RunFacts:
-    """The facts of a run, with one pass over its events (a log of 100,000 trials has about 800,000)."""
-    state = fold(events) if state is None else state
-    by_kind: dict[str, list[Mapping[str, Any]]] = {}
-    segs: list[list[Any]] = []
-    first_t: Optional[float] = None
-    last_t: Optional[float] = None
-    for e in events:
+# The kinds a run logs once or more per trial or per report. Without them the rest of a log is small (starts,
+# ends, warnings, energy samples); the summary needs them only through the fold and a few counts.
+PER_TRIAL_KINDS = frozenset({ev.TRIAL_CREATED, ev.TRIAL_STARTED, ev.REPORT, ev.DECISION, ev.TRIAL_COMPLETED})
+
+
+class FactsBuilder:
+    """RunFacts, one event at a time, in one pass.
+
+    keep_per_trial=False keeps no event of PER_TRIAL_KINDS in `events` and `by_kind` (what the built-in
+    sections and the energy section read of them is folded on the way), so that deriving the outputs of a log
+    of 100,000 trials holds its trials, not its 800,000 events.
+    """
+
+    def __init__(self, state: Optional[ExperimentState] = None, *, keep_per_trial: bool = True,
+                 folded: bool = False) -> None:
+        self.state = state
+        self._folded = folded  # `state` is the fold of these events already
+        self._keep_all = keep_per_trial
+        self._early: list[Mapping[str, Any]] = []  # events before the first experiment_start, held to fold
+        self.events: list[Mapping[str, Any]] = []
+        self.by_kind: dict[str, list[Mapping[str, Any]]] = {}
+        self._segs: list[list[Any]] = []
+        self._first_t: Optional[float] = None
+        self._last_t: Optional[float] = None
+        self.n_events = 0
+        self.actions: Counter[str] = Counter()
+        self.stops: Counter[str] = Counter()
+        self.resources: dict[Any, Mapping[str, Any]] = {}  # trial id -> resources of its latest start
+        self.max_t = 0.0  # the energy section's "last event" (every t read as a float, 0 where absent)
+        self._max_seen = False
+
+    def add(self, e: Mapping[str, Any]) -> None:
         kind = e.get("event")
-        same = by_kind.get(kind)
-        if same is None:
-            by_kind[kind] = same = []
-        same.append(e)
+        self.n_events += 1
+        self._fold(e, kind)
+        if self._keep_all or kind not in PER_TRIAL_KINDS:
+            self.events.append(e)
+            same = self.by_kind.get(kind)
+            if same is None:
+                self.by_kind[kind] = same = []
+            same.append(e)
+        if kind == ev.DECISION:
+            action = e.get("action")
+            self.actions[str(action)] += 1
+            if action == "stop":
+                self.stops[str((e.get("reason") or {}).get("rule"))] += 1
+        elif kind == ev.TRIAL_STARTED:
+            self.resources[e["trial_id"]] = e.get("resources") or {}
+        try:
+            raw_t = float(e.get("t", 0.0))
+        except (TypeError, ValueError):
+            raw_t = None
+        if raw_t is not None:
+            self.max_t = raw_t if not self._max_seen or raw_t > self.max_t else self.max_t
+            self._max_seen = True
         t = _t(e)
         if t is not None:
-            first_t = t if first_t is None else first_t
-            last_t = t if last_t is None or t > last_t else last_t
+            self._first_t = t if self._first_t is None else self._first_t
+            self._last_t = t if self._last_t is None or t > self._last_t else self._last_t
         if kind == ev.EXPERIMENT_START:
-            segs.append([e, None, t or 0.0])
-        elif segs and segs[-1][1] is None:
-            if t is not None and t > segs[-1][2]:
-                segs[-1][2] = t
+            self._segs.append([e, None, t or 0.0])
+        elif self._segs and self._segs[-1][1] is None:
+            if t is not None and t > self._segs[-1][2]:
+                self._segs[-1][2] = t
             if kind == ev.EXPERIMENT_END:
-                segs[-1][1] = e
-    start_t = _t(segs[0][0]) if segs else None
-    return RunFacts(events, state, derive_trials(state) if rows is None else rows,
-                    start_t if start_t is not None else first_t, by_kind, last_t,
-                    tuple((s, end, last) for s, end, last in segs))
+                self._segs[-1][1] = e
+
+    def _fold(self, e: Mapping[str, Any], kind: Any) -> None:
+        """Into the state, whose metric and mode come from the first experiment_start (raybench.core.state.fold):
+        events before it wait for it."""
+        if self._folded:
+            return
+        if self.state is None:
+            if kind != ev.EXPERIMENT_START:
+                self._early.append(e)
+                return
+            self.state = ExperimentState.for_config(e.get("config") or {})
+            for early in self._early:
+                self.state.apply(early)
+            self._early = []
+        self.state.apply(e)
+
+    def facts(self, rows: Optional[Sequence[TrialRow]] = None) -> RunFacts:
+        if self.state is None:  # a log without an experiment_start
+            self.state = fold(self._early)
+            self._early = []
+        segs = self._segs
+        start_t = _t(segs[0][0]) if segs else None
+        return RunFacts(self.events, self.state, derive_trials(self.state) if rows is None else rows,
+                        start_t if start_t is not None else self._first_t, self.by_kind, self._last_t,
+                        tuple((s, end, last) for s, end, last in segs), self.n_events, dict(self.actions),
+                        dict(self.stops))
+
+
+def run_facts(events: Sequence[Mapping[str, Any]], rows: Optional[Sequence[TrialRow]] = None,
+              state: Optional[ExperimentState] = None) -> RunFacts:
+    """The facts of a run, with one pass over its events (a log of 100,000 trials has about 800,000).
+    A given `state` is the fold of these events already."""
+    b = FactsBuilder(fold(events) if state is None else state, folded=True)
+    for e in events:
+        b.add(e)
+    return b.facts(rows)
 
 
 def derive_summary(
@@ -261,13 +331,21 @@ def derive_summary(
     rows, state: the derive_trials result and the folded state, when the caller already has them.
     """
     events = list(events)
-    facts = run_facts(events, rows, state)
+    return summary_of(run_facts(events, rows, state), damage=damage, extra=extra, events=events)
+
+
+def summary_of(facts: RunFacts, *, damage: Sequence[Damage] = (), extra: Sequence[Section] = (),
+               events: Optional[Sequence[Mapping[str, Any]]] = None) -> dict[str, Any]:
+    """derive_summary from facts already gathered; an extra section that is a function is given `events`
+    (required then: facts built without the per-trial kinds do not have them all)."""
     summary: dict[str, Any] = {"schema": SUMMARY_SCHEMA}
     for section in SECTIONS:
         summary.update(section(facts))
     if damage:
         summary["damage"] = [d.to_dict() for d in damage]
     for section in extra:
+        if callable(section) and events is None:
+            raise ValueError("an extra summary section that reads the events needs them: pass events=")
         part = section(events) if callable(section) else section
         clash = sorted(set(part) & set(summary))
         if clash:

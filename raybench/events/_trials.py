@@ -7,7 +7,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Union
 
@@ -96,6 +96,12 @@ def _param_cell(value: Any) -> Any:
 def trials_csv_text(rows: Sequence[TrialRow], energy: Optional[Mapping[int, Mapping[str, Any]]] = None) -> str:
     """trials.csv as text: fixed columns, the trial's energy (raybench.events._energy.trial_energy: the same
     figures as summary.json's per_trial), test metrics, stop and failure columns, then `param.<name>`."""
+    return "".join(trials_csv_pieces(rows, energy))
+
+
+def trials_csv_pieces(rows: Sequence[TrialRow], energy: Optional[Mapping[int, Mapping[str, Any]]] = None
+                      ) -> Iterator[str]:
+    """trials_csv_text in pieces of about a thousand rows, for a writer that does not hold the whole file."""
     from raybench.events._energy import TRIAL_ENERGY_COLUMNS
 
     energy = energy or {}
@@ -107,13 +113,17 @@ def trials_csv_text(rows: Sequence[TrialRow], energy: Optional[Mapping[int, Mapp
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(cols)
-    for r in rows:
+    for i, r in enumerate(rows):
         values = {c: getattr(r, c) for c in (*_TRIAL_COLUMNS, *_TAIL_COLUMNS)}
         values.update(energy.get(r.trial_id, {}))
         values.update((_test_column(k), v) for k, v in r.test_metrics.items())
         values.update((f"param.{k}", _param_cell(v)) for k, v in r.config.items())
         writer.writerow([cell(values.get(c)) for c in cols])
-    return buf.getvalue()
+        if i % 1024 == 1023:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
 
 
 def write_trials_csv(rows: Sequence[TrialRow], path: Union[str, os.PathLike],

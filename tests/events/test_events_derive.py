@@ -184,3 +184,39 @@ def test_bad_run_dirs(tmp_path):
     (tmp_path / "events.msgpack").write_text("definitely not msgpack")
     with pytest.raises(EventLogError, match="not a raybench event log"):
         write_run_outputs(tmp_path)
+
+
+def _outputs(run) -> tuple[str, str]:
+    return (run / "summary.json").read_text(), (run / "trials.csv").read_text()
+
+
+@pytest.mark.parametrize("case", ["unfinished", "ended", "resumed", "events_before_start", "no_start", "damaged"])
+def test_streamed_outputs_equal_those_of_the_whole_event_list(tmp_path, case):
+    """write_run_outputs keeps no per-trial or per-report event (memory follows the trials, not the reports);
+    what it writes is byte for byte what deriving from the whole event list writes."""
+    from raybench.events._summary import PER_TRIAL_KINDS
+    from raybench.events.derive import _derive_run
+
+    events = {"unfinished": sample_events(), "ended": sample_events(ended=True), "resumed": _resumed()}.get(case)
+    if case == "events_before_start":  # a log whose first record is not its experiment_start
+        events = sample_events(ended=True)
+        events = [events[3], events[0], *events[1:3], *events[4:]]
+    if case == "no_start":
+        events = sample_events(ended=True)[1:]
+    run = _run_dir(tmp_path, events or sample_events(ended=True))
+    if case == "damaged":
+        with open(run / "events.msgpack", "r+b") as fp:
+            fp.seek(os.path.getsize(run / "events.msgpack") // 2)
+            fp.write(b"\x00" * 40)  # a record in the middle made unreadable
+    whole = _derive_run(run, (), keep_per_trial=True)
+    expected = _outputs(run)
+    assert json.loads(expected[0]) == whole.summary and expected[0] == whole.summary_text
+    assert (whole.summary["energy"] is None) == (case == "no_start") and bool(whole.damage) == (case == "damaged")
+    (run / "summary.json").unlink()
+    streamed = _derive_run(run, (), keep_per_trial=False)
+    assert _outputs(run) == expected
+    assert not any(e["event"] in PER_TRIAL_KINDS for e in streamed.events)
+    assert len(whole.events) > len(streamed.events) and streamed.summary == whole.summary
+    assert write_run_outputs(run) == whole.summary and _outputs(run) == expected
+    assert derive_summary(whole.events, damage=whole.damage, extra=[
+        {k: whole.summary[k] for k in ("energy", "cheapest_near_best")}]) == whole.summary
