@@ -74,3 +74,32 @@ def test_a_disarmed_watchdog_leaves_the_peak_of_the_last_trial_alone() -> None:
         assert dog.peak_mb == -1.0
     finally:
         dog.stop()
+
+
+@pytest.mark.skipif(not _watchdog._PROC_CHILDREN, reason="needs /proc/PID/task/TID/children (Linux)")
+def test_without_children_the_tree_is_walked_seldom_and_a_new_child_is_still_seen(monkeypatch) -> None:
+    walks = []
+    real = _watchdog._walk
+    monkeypatch.setattr(_watchdog, "_walk", lambda pid: walks.append(time.monotonic()) or real(pid))
+    dog = MemoryWatchdog(None, lambda rss: None, interval_s=0.02, tree_every_s=0.5).start()
+    child = None
+    try:
+        dog.arm()
+        time.sleep(1.2)  # about 60 samples; no child: a walk at the first and then every 0.5 s
+        assert 2 <= len(walks) <= 4, walks
+        own = dog.peak_mb
+        child = subprocess.Popen([sys.executable, "-c", _TREE])  # a child holding a 60 MB grandchild
+        deadline = time.time() + 20
+        while dog.peak_mb < own + 50 and time.time() < deadline:
+            time.sleep(0.02)
+        assert dog.peak_mb >= own + 50  # seen within a walk or two of the grandchild's allocation
+        before = len(walks)
+        time.sleep(0.5)
+        assert len(walks) - before >= 10  # with children, every sample walks the tree
+    finally:
+        dog.stop()
+        if child is not None:
+            for p in psutil.Process(child.pid).children(recursive=True):
+                p.kill()
+            child.kill()
+            child.wait()
