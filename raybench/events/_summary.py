@@ -217,6 +217,10 @@ def cheapest_near_best(state: ExperimentState, per_trial: Sequence[Mapping[str, 
 PER_TRIAL_KINDS = frozenset({ev.TRIAL_CREATED, ev.TRIAL_STARTED, ev.REPORT, ev.DECISION, ev.TRIAL_COMPLETED})
 
 
+_DECISION, _TRIAL_STARTED = ev.DECISION, ev.TRIAL_STARTED
+_EXPERIMENT_START, _EXPERIMENT_END = ev.EXPERIMENT_START, ev.EXPERIMENT_END
+
+
 class FactsBuilder:
     """RunFacts, one event at a time, in one pass.
 
@@ -244,40 +248,53 @@ class FactsBuilder:
         self._max_seen = False
 
     def add(self, e: Mapping[str, Any]) -> None:
+        # Called once per event of the log (800,000 for 100,000 trials): written for speed.
         kind = e.get("event")
         self.n_events += 1
-        self._fold(e, kind)
+        if self.state is not None and not self._folded:
+            self.state.apply(e)
+        else:
+            self._fold(e, kind)
         if self._keep_all or kind not in PER_TRIAL_KINDS:
             self.events.append(e)
             same = self.by_kind.get(kind)
             if same is None:
                 self.by_kind[kind] = same = []
             same.append(e)
-        if kind == ev.DECISION:
+        if kind == _DECISION:
             action = e.get("action")
             self.actions[str(action)] += 1
             if action == "stop":
                 self.stops[str((e.get("reason") or {}).get("rule"))] += 1
-        elif kind == ev.TRIAL_STARTED:
+        elif kind == _TRIAL_STARTED:
             self.resources[e["trial_id"]] = e.get("resources") or {}
-        try:
-            raw_t = float(e.get("t", 0.0))
-        except (TypeError, ValueError):
-            raw_t = None
-        if raw_t is not None:
-            self.max_t = raw_t if not self._max_seen or raw_t > self.max_t else self.max_t
+        raw = e.get("t", 0.0)
+        if type(raw) is float and raw - raw == 0.0:  # the usual case: a finite float, both readings agree
+            t: Optional[float] = raw
+        else:
+            t = _t(e)
+            try:
+                raw = float(raw)
+            except (TypeError, ValueError):
+                raw = None
+        if raw is not None:  # the energy section's reading: any t, as a float, 0 where absent
+            if not self._max_seen or raw > self.max_t:
+                self.max_t = raw
             self._max_seen = True
-        t = _t(e)
         if t is not None:
-            self._first_t = t if self._first_t is None else self._first_t
-            self._last_t = t if self._last_t is None or t > self._last_t else self._last_t
-        if kind == ev.EXPERIMENT_START:
-            self._segs.append([e, None, t or 0.0])
-        elif self._segs and self._segs[-1][1] is None:
-            if t is not None and t > self._segs[-1][2]:
-                self._segs[-1][2] = t
-            if kind == ev.EXPERIMENT_END:
-                self._segs[-1][1] = e
+            if self._first_t is None:
+                self._first_t = t
+            if self._last_t is None or t > self._last_t:
+                self._last_t = t
+        segs = self._segs
+        if kind == _EXPERIMENT_START:
+            segs.append([e, None, t or 0.0])
+        elif segs and segs[-1][1] is None:
+            last = segs[-1]
+            if t is not None and t > last[2]:
+                last[2] = t
+            if kind == _EXPERIMENT_END:
+                last[1] = e
 
     def _fold(self, e: Mapping[str, Any], kind: Any) -> None:
         """Into the state, whose metric and mode come from the first experiment_start (raybench.core.state.fold):

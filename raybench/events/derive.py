@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -84,12 +84,13 @@ class DerivedRun:
     """One pass over a run's log: its events, their fold, the trial rows and summary.json as written."""
 
     run_dir: Path
-    events: list[dict[str, Any]]
+    events: list[Mapping[str, Any]]
     damage: tuple[Any, ...]
     state: ExperimentState
     rows: list[TrialRow]
     summary: dict[str, Any]
     summary_text: str  # summary.json's text, for readers that want it as a reader of the file sees it
+    by_kind: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)  # `events` by kind, in order
 
 
 def derive_run(run_dir: Union[str, os.PathLike], *, extra: Sequence[Section] = ()) -> DerivedRun:
@@ -125,7 +126,7 @@ def _derive_run(d: Path, extra: Sequence[Section], *, keep_per_trial: bool) -> D
         atomic_write_text(d / SUMMARY_FILE, text if text is not None else _pieces(summary))
     except OSError as e:
         raise RunDirError(f"cannot write the run outputs in {d}: {e.strerror or e}; check free space and permissions") from e
-    return DerivedRun(d, list(b.events), tuple(damage), state, rows, summary, text or "")
+    return DerivedRun(d, b.events, tuple(damage), state, rows, summary, text or "", b.by_kind)
 
 
 def _pieces(summary: dict[str, Any]) -> Iterator[str]:

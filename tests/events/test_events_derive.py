@@ -217,6 +217,9 @@ def test_streamed_outputs_equal_those_of_the_whole_event_list(tmp_path, case):
     assert _outputs(run) == expected
     assert not any(e["event"] in PER_TRIAL_KINDS for e in streamed.events)
     assert len(whole.events) > len(streamed.events) and streamed.summary == whole.summary
+    kinds = {e["event"] for e in whole.events}
+    assert {k: list(v) for k, v in whole.by_kind.items()} == {
+        k: [e for e in whole.events if e["event"] == k] for k in kinds}  # the index the report's plots reuse
     assert write_run_outputs(run) == whole.summary and _outputs(run) == expected
     assert derive_summary(whole.events, damage=whole.damage, extra=[
         {k: whole.summary[k] for k in ("energy", "cheapest_near_best")}]) == whole.summary

@@ -108,8 +108,11 @@ def load_run(run_dir: Union[str, os.PathLike]) -> RunData:
 
 def run_data(derived: DerivedRun) -> RunData:
     """RunData from a derive pass that just wrote the run's outputs: no second read of the log."""
-    return _run_data(derived.run_dir, derived.events, derived.state, derived.rows,
-                     json.loads(derived.summary_text), derived.damage)
+    run = _run_data(derived.run_dir, derived.events, derived.state, derived.rows,
+                    json.loads(derived.summary_text), derived.damage)
+    if derived.by_kind:  # the derive pass indexed the events by kind already: the plots use that index
+        run.__dict__["_by_kind"] = derived.by_kind
+    return run
 
 
 def _run_data(d: Path, events, state, rows, summary, damage) -> RunData:
