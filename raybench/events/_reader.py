@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import mmap
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from raybench.errors import EventLogError
-from raybench.events._framing import HEADER_BYTES, Probe, decode, probe, resync
+from raybench.events._framing import HEADER, HEADER_BYTES, MAGIC, MAX_PAYLOAD_BYTES, Probe, decode, probe, resync
 
 TORN_TAIL = "torn_tail"
 BAD_HEADER = "bad_header"
@@ -97,7 +98,26 @@ def _scan(buf: Any, size: int, name: str, release: Any = None) -> Iterator[Union
     if first is Probe.BAD_MAGIC and resync(buf, 1, size, accept_torn=False) is None:
         raise EventLogError(f"{name} is not a raybench event log (no record header at offset 0); check the path")
     offset = 0
+    unpack, crc32, next_release = HEADER.unpack_from, zlib.crc32, 0
     while offset < size:
+        # The usual record, whole and sound, read inline (800,000 of them in a log of 100,000 trials); anything
+        # else goes through probe(), which says what is wrong.
+        start = offset + HEADER_BYTES
+        if start <= size:
+            magic, n, crc = unpack(buf, offset)
+            end = start + n
+            if magic == MAGIC and n <= MAX_PAYLOAD_BYTES and end <= size:
+                payload = buf[start:end]
+                if crc32(payload) == crc:
+                    try:
+                        yield Record(offset, end - offset, decode(payload))
+                    except ValueError:
+                        yield Damage(offset, end - offset, BAD_PAYLOAD)
+                    offset = end
+                    if release is not None and offset >= next_release:
+                        release(offset)
+                        next_release = offset + (1 << 20)
+                    continue
         found, payload = probe(buf, offset, size)
         if found is Probe.OK:
             assert payload is not None
