@@ -75,6 +75,10 @@ class SchedulerCore:
                                   max_t=config.task.epochs, space=self.space)
         # Promotion ASHA pauses trials at rungs and promotes them when a worker is free.
         self.promotes = callable(getattr(self.pruner, "next_promotion", None))
+        # Whether workers send every epoch's checkpoint: for a retry or a promotion to continue from (a live
+        # run that keeps checkpoint files turns it on for them too).
+        self.send_checkpoints = config.max_failures > 0 or self.promotes
+        self._task = config.task.model_dump()  # the same in every assignment: dumped once
         self.budget = Budget.of(config.budget)
         self.state = ExperimentState(config.metric.name, config.metric.mode)
         self.ledger = EnergyLedger()
@@ -231,9 +235,8 @@ class SchedulerCore:
         return Assignment(
             trial_id=trial.trial_id, config=trial.config, attempt=trial.attempts,
             seed=trial_seed(self.cfg.seed, trial.trial_id), experiment_seed=self.cfg.seed,
-            task=self.cfg.task.model_dump(), space=self.space, metric=self.cfg.metric.name,
-            epochs=self.cfg.task.epochs, from_step=step, checkpoint=ckpt,
-            send_checkpoints=self.cfg.max_failures > 0 or self.promotes)
+            task=self._task, space=self.space, metric=self.cfg.metric.name,
+            epochs=self.cfg.task.epochs, from_step=step, checkpoint=ckpt, send_checkpoints=self.send_checkpoints)
 
     def _check_budget(self) -> None:
         """Stop everything once the time or energy budget is spent (the trial budget only stops new trials)."""

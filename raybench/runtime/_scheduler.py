@@ -11,11 +11,9 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, Optional
 
 from raybench.config import ExperimentConfig
-from raybench.core.records import Assignment, Finished
 from raybench.core.scheduler import SchedulerCore, trial_seed
 from raybench.core.state import Effect, Ended, TrialStatus
 from raybench.events import EVENTS_FILE, EventLog
@@ -47,6 +45,7 @@ class LiveScheduler(SchedulerCore):
         super().__init__(config, log, prior=log.recovered.events if resume else ())
         self.resumed_from: dict[int, int] = {}
         if self.store is not None:
+            self.send_checkpoints = True  # persisted checkpoints need them even without retries
             self._load_checkpoints()
         self._watch = None
         # Only where the driver's process can be seen (a Ray Client driver runs on another machine).
@@ -129,13 +128,6 @@ class LiveScheduler(SchedulerCore):
             if getattr(self, "store", None) is not None:
                 self.store.delete(effect.trial_id)
         return effect
-
-    def next_trial(self, worker: int, node_id: Optional[str], pid: int,
-                   finished: Optional[Finished] = None) -> Optional[Assignment]:
-        a = super().next_trial(worker, node_id, pid, finished)
-        if isinstance(a, Assignment) and self.store is not None and not a.send_checkpoints:
-            a = replace(a, send_checkpoints=True)  # persisted checkpoints need them even without retries
-        return a
 
     def report(self, trial_id: int, step: int, metrics: dict[str, float], elapsed_s: float,
                checkpoint: Optional[dict] = None, rss_mb: Optional[float] = None) -> Action:
