@@ -12,6 +12,8 @@ every report a Ray call, and --ablate-events with Ray's task events on, each in 
 Tune runs a function trainable with `reuse_actors=True` and `ASHAScheduler`; a callback stamps each trial's
 end. trials/s and reports/s are steady-state rates over the middle 80% of trial ends (start-up and the
 tail left out, the same rule for both); wall s is the whole run from its first actor to its last trial.
+While raybench's trials run, the whole machine's CPU use is read from /proc/stat: how many CPUs were busy,
+and how much time the hypervisor took from this VM (steal).
 
     python scripts/bench_scale.py                    # 8, 32, 64 workers; 3 repeats
     python scripts/bench_scale.py --quick            # 8 and 32 workers, 1 repeat, fewer trials
@@ -27,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -123,7 +126,9 @@ def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profi
     cpu0 = ray.get(sched.cpu_s.remote())
     if profile:
         ray.get(sched.profile.remote())
+    machine0, run_t0 = _machine_jiffies(), time.time()
     done = ray.get([a.run.remote(sched) for a in actors])
+    machine1, run_s = _machine_jiffies(), time.time() - run_t0
     wall = time.time() - t0
     if profile:
         ray.get(sched.profile.remote(profile))
@@ -147,7 +152,30 @@ def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profi
             "sched_cpu": (cpu1 - cpu0) / (ends[-1] - first), "reports_per_trial": len(reports) / trials,
             "sched_us_per_report": (cpu1 - cpu0) / len(reports) * 1e6,
             "worker_ms_per_trial": worker_cpu / trials * 1e3,
-            "log_bytes": os.path.getsize(os.path.join(out, EVENTS_FILE))}
+            "log_bytes": os.path.getsize(os.path.join(out, EVENTS_FILE)),
+            **_machine_use(machine0, machine1, run_s)}
+
+
+def _machine_jiffies() -> Optional[tuple[int, int, int]]:
+    """(busy, steal, all) clock ticks of every CPU of this machine since boot, from /proc/stat (Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    steal = ticks[7] if len(ticks) > 7 else 0
+    return sum(ticks[:8]) - idle - steal, steal, sum(ticks[:8])
+
+
+def _machine_use(a, b, seconds: float) -> dict:
+    """The whole machine while the trials ran: CPUs busy (of os.cpu_count()) and the share of time the
+    hypervisor took (steal): the evidence for or against "the machine, not the scheduler, is the limit"."""
+    if a is None or b is None or seconds <= 0:
+        return {"machine_busy_cpus": float("nan"), "steal_pct": float("nan")}
+    hz = os.sysconf("SC_CLK_TCK")
+    total = max(b[2] - a[2], 1)
+    return {"machine_busy_cpus": (b[0] - a[0]) / hz / seconds, "steal_pct": 100.0 * (b[1] - a[1]) / total}
 
 
 def _steady(ends: list[float]) -> tuple[float, float, float]:
@@ -260,15 +288,16 @@ def main(argv=None) -> int:
           f"trials, 10 epochs, ASHA (grace 1, eta 3); median of {args.repeats}")
     print("| workers | CPUs each | trials (rb / Tune) | raybench trials/s | Tune trials/s | ratio | raybench "
           "reports/s | decision p50 ms | p99 ms | scheduler CPU (% of a core) | scheduler CPU us/report | "
-          "worker CPU ms/trial |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"worker CPU ms/trial | machine CPUs busy (of {os.cpu_count()}) | steal % |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for w, n_rb, n_tu, rb, tu, ratios, ablated in rows:
         for name, r in (("", rb), *ablated.items()):
             tu_rate = f"{tu['trials_s']:.1f}" if tu and not name else "-"
             ratio = f"{statistics.median(ratios):.1f}x" if ratios and not name else "-"
             print(f"| {w}{name} | {NODES / w:g} | {n_rb:,} / {n_tu:,} | {r['trials_s']:.1f} | {tu_rate} | {ratio} | "
                   f"{r['reports_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['sched_cpu'] * 100:.0f} | "
-                  f"{r['sched_us_per_report']:.0f} | {r['worker_ms_per_trial']:.1f} |")
+                  f"{r['sched_us_per_report']:.0f} | {r['worker_ms_per_trial']:.1f} | "
+                  f"{r['machine_busy_cpus']:.2f} | {r['steal_pct']:.1f} |")
     return 0
 
 
