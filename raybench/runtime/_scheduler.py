@@ -19,6 +19,7 @@ from raybench.core.state import Effect, Ended, TrialStatus
 from raybench.events import EVENTS_FILE, EventLog
 from raybench.runtime._channel import ReportServer, serialized
 from raybench.runtime._checkpoints import QUICK_EPOCH_S, WRITE_DELAY_S, CheckpointStore
+from raybench.runtime._gc import FullCollections
 from raybench.runtime._ownership import DriverWatch, Writer
 from raybench.search.decision import Action
 
@@ -40,6 +41,7 @@ class LiveScheduler(SchedulerCore):
         self._server: Optional[ReportServer] = None
         self._no_channel = config.workers.report_channel != "socket"
         self._unreachable: set[Optional[str]] = set()  # nodes said to be unable to reach the channel
+        self._collections = FullCollections().install()  # full collections walk only what is new (runtime/_gc.py)
         log = EventLog.open(os.path.join(run_dir, EVENTS_FILE), resume=resume)
         Writer.here(driver_pid, driver_started, driver_host).save(run_dir)
         super().__init__(config, log, prior=log.recovered.events if resume else ())
@@ -124,6 +126,7 @@ class LiveScheduler(SchedulerCore):
             self._last_sample[str(event.get("node_id", ""))] = event
         effect = super()._feed(event)
         if isinstance(effect, Ended):
+            self._collections.settle()
             self._epoch_end.pop(effect.trial_id, None)
             if getattr(self, "store", None) is not None:
                 self.store.delete(effect.trial_id)
@@ -153,6 +156,7 @@ class LiveScheduler(SchedulerCore):
         if self.store is not None:
             self.store.flush(timeout=30)  # the last checkpoints' fsyncs, before the log says the run ended
         super().end(status, reason)
+        self._collections.remove()
         if self._server is not None:
             self._server.close()  # no new connections; open ones end with the process
 
