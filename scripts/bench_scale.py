@@ -8,7 +8,9 @@ raybench runs its real scheduler actor (LiveScheduler, writing a real event log)
 actors; subclasses defined here only add probes: the trial actor times each report's round trip (the
 latency of a decision as the worker sees it), and the scheduler tells its process CPU time. Reports go over
 the report channel, as in a run (workers.report_channel: socket); --ablate-channel also runs raybench with
-every report a Ray call, and --ablate-events with Ray's task events on, each in the same run.
+every report a Ray call, and --ablate-events with Ray's task events on, each in the same run. --floor runs
+the same workers against a scheduler that answers at once and logs nothing: the latency the machine and the
+workers set, which no real scheduler can beat.
 Tune runs a function trainable with `reuse_actors=True` and `ASHAScheduler`; a callback stamps each trial's
 end. trials/s and reports/s are steady-state rates over the middle 80% of trial ends (start-up and the
 tail left out, the same rule for both); wall s is the whole run from its first actor to its last trial.
@@ -18,6 +20,7 @@ and how much time the hypervisor took from this VM (steal).
     python scripts/bench_scale.py                    # 8, 32, 64 workers; 3 repeats
     python scripts/bench_scale.py --quick            # 8 and 32 workers, 1 repeat, fewer trials
     python scripts/bench_scale.py --workers 32 --no-tune
+    python scripts/bench_scale.py --workers 8 32 64 --no-tune --repeats 1 --trials 12000 --floor
     python scripts/bench_scale.py --workers 8 32 64 --repeats 1 --tune-trials 150 --trials 6000 --ablate-channel
 """
 
@@ -28,6 +31,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from typing import Optional
 
@@ -61,6 +65,7 @@ def config(workers: int, trials: int, channel: str = "socket"):
 def _probes(pairs: bool = True):
     """The probing subclasses, made here so that Ray ships them by value to the actors. pairs=False: every
     report goes alone (the ablation of the pairing)."""
+    from raybench.core.scheduler import ASSIGNMENT_WIRE
     from raybench.runtime._scheduler import LiveScheduler
     from raybench.runtime._trial_worker import TrialWorker
 
@@ -98,11 +103,54 @@ def _probes(pairs: bool = True):
                 self._prof.disable()
                 self._prof.dump_stats(path)
 
-    return ProbedWorker, ProbedScheduler
+    class FloorScheduler(ProbedScheduler):
+        """The floor: answers the same calls at once, deciding nothing and logging nothing.
+
+        Trials end where stopping ASHA (grace 1, eta 3, max_t 10) ends two thirds of each rung's: 2/3 of
+        trial ids at epoch 1, 2/9 at 3, 2/27 at 9, the rest complete at 10; reports come in the same pairs.
+        What its workers see as latency is what the machine and the workers cost with a scheduler that costs
+        next to nothing."""
+
+        def start(self, **kw):
+            self._floor_lock = threading.Lock()
+            self._floor_next, self._floor_ends, self._floor_reports = 0, [], 0
+            return super().start(**kw)
+
+        def _floor_assignment(self):
+            from raybench.core.records import Assignment
+
+            tid, self._floor_next = self._floor_next, self._floor_next + 1
+            if tid >= self.cfg.budget.max_trials:
+                return None
+            return Assignment(trial_id=tid, config={"x": 0.5, "y": 0.01}, attempt=1, seed=tid,
+                              experiment_seed=self.cfg.seed, task=self._task, space=self.space,
+                              metric=self.cfg.metric.name, epochs=self.cfg.task.epochs, from_step=0,
+                              checkpoint=None, send_checkpoints=self.send_checkpoints)
+
+        def next_trial(self, worker, node_id, pid, finished=None):
+            with self._floor_lock:
+                return self._floor_assignment()
+
+        def report_many(self, trial_id, reports, rss_mb=None, worker=None, node_id=None, pid=0):
+            rung = 1 if trial_id % 3 else 3 if trial_id % 9 else 9 if trial_id % 27 else 10
+            with self._floor_lock:
+                for step, *_ in reports:
+                    self._floor_reports += 1
+                    if step >= rung:
+                        self._floor_ends.append(time.time())
+                        nxt = self._floor_assignment()
+                        wire = None if nxt is None else tuple(getattr(nxt, f) for f in ASSIGNMENT_WIRE)
+                        return 2 if step < 10 else 0, True, wire
+                return 0, False, None
+
+        def floor_stats(self):
+            return self._floor_ends, self._floor_reports
+
+    return ProbedWorker, ProbedScheduler, FloorScheduler
 
 
 def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profile: str = "",
-                  task_events: bool = False, channel: str = "socket") -> dict:
+                  task_events: bool = False, channel: str = "socket", floor: bool = False) -> dict:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -112,7 +160,8 @@ def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profi
 
     cfg = config(workers, trials, channel)
     shape = WorkerShape.of(cfg.workers)
-    worker_cls, sched_cls = _probes(pairs)
+    worker_cls, sched_cls, floor_cls = _probes(pairs)
+    sched_cls = floor_cls if floor else sched_cls
     os.makedirs(out)
     here = ray.get_runtime_context().get_node_id()
     t0 = time.time()
@@ -135,11 +184,24 @@ def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profi
     cpu1 = ray.get(sched.cpu_s.remote())
     worker_cpu = sum(ray.get([a.cpu_s.remote() for a in actors])) - worker_cpu0
     lat = [x for a in actors for x in ray.get(a.latencies.remote())]
-    ray.get(sched.end.remote("completed", ""))
+    if not floor:
+        ray.get(sched.end.remote("completed", ""))
     for a in actors:
         ray.kill(a)
-    ray.kill(sched)
+    if not floor:
+        ray.kill(sched)
     assert sum(done) == trials, (sum(done), trials)
+    if floor:  # nothing logged: the floor scheduler's own stamps (its reports are counted, not stamped)
+        ends, n_reports = ray.get(sched.floor_stats.remote())
+        ray.kill(sched)
+        ends.sort()
+        rate, lo, hi = _steady(ends)
+        return {"wall_s": wall, "trials_s": rate, "reports_s": n_reports / (ends[-1] - ends[0]),
+                "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+                "sched_cpu": (cpu1 - cpu0) / (ends[-1] - ends[0]), "reports_per_trial": n_reports / trials,
+                "sched_us_per_report": (cpu1 - cpu0) / n_reports * 1e6,
+                "worker_ms_per_trial": worker_cpu / trials * 1e3, "log_bytes": 0,
+                **_machine_use(machine0, machine1, run_s)}
     events = read_events(os.path.join(out, EVENTS_FILE)).events
     ends = sorted(e["t"] for e in events if e["event"] == "trial_completed")
     reports = sorted(e["t"] for e in events if e["event"] == "report")
@@ -244,6 +306,9 @@ def main(argv=None) -> int:
                     help="also run raybench with reports sent as Ray calls (workers.report_channel: ray)")
     ap.add_argument("--ablate-events", action="store_true",
                     help="also run raybench with Ray's task events on (as Ray's default is)")
+    ap.add_argument("--floor", action="store_true",
+                    help="also run the same workers against a scheduler that answers at once, deciding and logging "
+                         "nothing: the latency the machine and the workers set")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -268,7 +333,8 @@ def main(argv=None) -> int:
                     rb.append(raybench_once(w, n_rb, os.path.join(tmp, f"rb-{w}-{r}"),
                                             profile=args.profile if r == 0 and w == args.workers[0] else ""))
                     print(f"  {w} workers, raybench run {r}: {_fmt(rb[-1])}", flush=True)
-                    for name, on, kw in ((" (unpaired)", args.ablate, {"pairs": False}),
+                    for name, on, kw in ((" (floor)", args.floor, {"floor": True}),
+                                         (" (unpaired)", args.ablate, {"pairs": False}),
                                          (" (Ray calls)", args.ablate_channel, {"channel": "ray"}),
                                          (" (task events)", args.ablate_events, {"task_events": True})):
                         if on:

@@ -40,6 +40,8 @@ class TrialWorker:
         self.device = shape.device
         # What Ray reserved for this actor, as the energy actor splits idle power (TPUs draw no node power).
         self.reserved = {k: v for k, v in shape.resources().items() if k != "tpus"}
+        # What the energy actor is told at each trial; Ray fixes CUDA_VISIBLE_DEVICES for the actor's life.
+        self._tracked = {**self.reserved, "gpu_ids": _visible_gpus()}
         self.pid = os.getpid()
         self.node_id = ray.get_runtime_context().get_node_id()
         self.energy_actor_name = energy_actor_name(run_id, self.node_id) if run_id else None
@@ -123,7 +125,7 @@ class TrialWorker:
         self._trial_id = tid
         self.watchdog.arm()
         energy = self._energy_actor()
-        reserved = {**self.reserved, "gpu_ids": _visible_gpus()}
+        reserved = self._tracked
         if energy is not None:
             track_trial(energy, tid, self.pid, reserved)  # acknowledged; a process's first trial starts in "startup"
         t_start = time.time()
@@ -194,8 +196,7 @@ class TrialWorker:
 
         energy = self._energy_actor()
         if energy is not None:  # the final test has its own energy bucket
-            track_trial(energy, best.trial_id, self.pid, {**self.reserved, "gpu_ids": _visible_gpus()},
-                        phase="final_test")
+            track_trial(energy, best.trial_id, self.pid, self._tracked, phase="final_test")
         try:
             workload = build_workload(best.task, best.config, seed=best.seed, threads=self.threads,
                                       device=self.device, experiment_seed=best.experiment_seed, space=best.space)

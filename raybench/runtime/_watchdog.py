@@ -49,6 +49,14 @@ def _rss_bytes(pid: int) -> int:
         return 0  # ended meanwhile
 
 
+def _open_statm(pid: int):
+    """/proc/PID/statm opened unbuffered (closed with the object), or None where there is no /proc."""
+    try:
+        return open(f"/proc/{pid}/statm", "rb", buffering=0)
+    except OSError:
+        return None
+
+
 def tree_rss_mb(proc: psutil.Process) -> float:
     """Resident memory of a process and all its children, in MB.
 
@@ -105,6 +113,7 @@ class MemoryWatchdog:
         self._family = True  # the last walk found children (or none was made yet)
         self.peak_mb = 0.0
         self._proc = psutil.Process()
+        self._statm = _open_statm(self._proc.pid)  # this process's own RSS, read at every arm and most samples
         self._stop = threading.Event()
         self._fired = False
         self._armed = False  # only a running trial can exceed the limit: there is nothing to fail otherwise
@@ -118,7 +127,7 @@ class MemoryWatchdog:
         """A trial starts: measure its peak from here, and enforce the limit while it runs. The peak starts
         at this process's own memory (one read; the tree is the sampling thread's, within `interval_s`):
         a walk of the tree here was a large share of a zero-cost trial's CPU in the worker (BENCHMARKS.md, Scale)."""
-        self.peak_mb = _rss_bytes(self._proc.pid) / MB
+        self.peak_mb = self._own_rss_bytes() / MB
         self._fired = False
         self._armed = True
 
@@ -130,7 +139,17 @@ class MemoryWatchdog:
             total, others = _walk(self._proc.pid)
             self._family, self._tree_due = others > 0, now + self.tree_every_s
             return total / MB
-        return _rss_bytes(self._proc.pid) / MB
+        return self._own_rss_bytes() / MB
+
+    def _own_rss_bytes(self) -> int:
+        """This process's RSS: one pread of its statm file, kept open (open, read and close were three system
+        calls at every trial's start)."""
+        if self._statm is None:
+            return _rss_bytes(self._proc.pid)
+        try:
+            return int(os.pread(self._statm.fileno(), 256, 0).split()[1]) * _PAGE
+        except (OSError, ValueError, IndexError):
+            return _rss_bytes(self._proc.pid)
 
     def disarm(self) -> None:
         self._armed = False

@@ -136,13 +136,22 @@ class SyntheticObjective:
 
     def final(self, config: Mapping[str, Any]) -> float:
         """The noiseless value the config's curve approaches."""
-        terms = self._terms(config)
-        loss = sum(prof.weight * d * d for d, _, prof in terms) / len(terms)
-        return self.floor + (self.ceiling - self.floor) * math.exp(-loss)
+        return self._final(self._terms(config))
 
     def tau(self, config: Mapping[str, Any]) -> float:
         """The config's learning time constant, in epochs."""
+        return self._tau(self._terms(config))
+
+    def shape(self, config: Mapping[str, Any]) -> tuple[float, float]:
+        """(final(config), tau(config)), the config checked once: what a trial keeps for `rise`."""
         terms = self._terms(config)
+        return self._final(terms), self._tau(terms)
+
+    def _final(self, terms: list[tuple[float, float, _Profile]]) -> float:
+        loss = sum(prof.weight * d * d for d, _, prof in terms) / len(terms)
+        return self.floor + (self.ceiling - self.floor) * math.exp(-loss)
+
+    def _tau(self, terms: list[tuple[float, float, _Profile]]) -> float:
         g = min(max(0.5 + sum(prof.tilt * (u - 0.5) for _, u, prof in terms) / len(terms), 0.0), 1.0)
         return self.tau_min_epochs * (self.tau_max_epochs / self.tau_min_epochs) ** g
 

@@ -26,7 +26,7 @@ class SyntheticWorkload:
             raise ValueError(f"epoch_time_s must be a finite number >= 0, got {epoch_time_s!r}")
         # final() fails now, naming the parameter, when config does not fit the space. The curve's shape is
         # fixed by the config: kept, not recomputed at every epoch.
-        self._final, self._tau = objective.final(config), objective.tau(config)
+        self._final, self._tau = objective.shape(config)
         self._objective = objective
         self._config = dict(config)
         self._trial_seed = trial_seed

@@ -103,3 +103,16 @@ def test_without_children_the_tree_is_walked_seldom_and_a_new_child_is_still_see
                 p.kill()
             child.kill()
             child.wait()
+
+
+@pytest.mark.skipif(not _watchdog._PROC_CHILDREN, reason="needs /proc (Linux)")
+def test_arm_reads_this_process_rss_fresh_through_the_file_it_keeps_open() -> None:
+    dog = MemoryWatchdog(None, lambda rss: None, interval_s=60)  # not started: only arm() reads
+    assert dog._statm is not None
+    dog.arm()
+    before = dog.peak_mb
+    assert before == pytest.approx(psutil.Process().memory_info().rss / _watchdog.MB, rel=0.05)
+    block = bytearray(80 * 1024 * 1024)  # touched: resident
+    dog.arm()
+    assert dog.peak_mb >= before + 70  # the same open file, read again, sees the new pages
+    del block

@@ -51,6 +51,15 @@ def test_curve_rises_towards_final_and_noise_is_seeded_by_trial_and_epoch():
     assert SyntheticObjective(MIXED, seed=0, noise_sd=0).curve(config, 3) == obj.mean_curve(config, 3)
 
 
+def test_shape_is_final_and_tau_with_the_config_checked_once():
+    obj = SyntheticObjective(MIXED, seed=3)
+    for i in range(20):
+        config = sp.sample_config(MIXED, np.random.default_rng(i))
+        assert obj.shape(config) == (obj.final(config), obj.tau(config))
+    with pytest.raises(ValueError, match="missing"):
+        obj.shape({"lr": 1e-3})
+
+
 def test_curves_cross_some_configs_learn_fast_and_end_low():
     obj = SyntheticObjective(MIXED, seed=0)
     taus = [obj.tau(sp.sample_config(MIXED, np.random.default_rng(i))) for i in range(50)]
