@@ -45,7 +45,7 @@ SPACE = {"x": {"type": "uniform", "low": 0.0, "high": 1.0},
          "y": {"type": "loguniform", "low": 1e-4, "high": 1e-1}}
 
 
-def config(workers: int, trials: int, channel: str = "socket"):
+def config(workers: int, trials: int, channel: str = "socket", energy: bool = False):
     from raybench.config import ExperimentConfig
 
     return ExperimentConfig.model_validate({
@@ -57,7 +57,8 @@ def config(workers: int, trials: int, channel: str = "socket"):
         "workers": {"count": workers, "cpus": NODES / workers, "memory_mb": 64, "enforce_memory": False,
                     "report_channel": channel},
         "budget": {"max_trials": trials},
-        "energy": {"backend": "none", "gpu": "none"},
+        "energy": ({"backend": "estimate", "gpu": "none", "baseline_s": 0.5, "interval_s": 1.0} if energy else
+                   {"backend": "none", "gpu": "none"}),
         "max_failures": 0,
     })
 
@@ -67,7 +68,7 @@ def _probes(pairs: bool = True):
     report goes alone (the ablation of the pairing)."""
     from raybench.core.scheduler import ASSIGNMENT_WIRE
     from raybench.runtime._scheduler import LiveScheduler
-    from raybench.runtime._trial_worker import TrialWorker
+    from raybench.runtime.actors import TrialWorker  # the class of a run's trial actors
 
     class ProbedWorker(TrialWorker):
         def __init__(self, *a, **kw):
@@ -150,15 +151,18 @@ def _probes(pairs: bool = True):
 
 
 def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profile: str = "",
-                  task_events: bool = False, channel: str = "socket", floor: bool = False) -> dict:
+                  task_events: bool = False, channel: str = "socket", floor: bool = False,
+                  energy: bool = False) -> dict:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from raybench.core.records import WorkerShape
     from raybench.events import EVENTS_FILE, read_events
+    from raybench.runtime._cluster import alive_nodes
+    from raybench.runtime._energy_fleet import EnergyFleet, energy_run_id
     from raybench.runtime.actors import QUIET
 
-    cfg = config(workers, trials, channel)
+    cfg = config(workers, trials, channel, energy)
     shape = WorkerShape.of(cfg.workers)
     worker_cls, sched_cls, floor_cls = _probes(pairs)
     sched_cls = floor_cls if floor else sched_cls
@@ -168,9 +172,12 @@ def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profi
     quiet = {} if task_events else QUIET  # the actors' options as raybench's own (runtime/actors.py)
     sched = ray.remote(num_cpus=0, max_restarts=0, **quiet)(sched_cls).options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(cfg, out)
-    ray.get(sched.start.remote(run_id="bench", env={}, requested=workers, effective=workers))
+    run_id = f"bench{os.getpid()}{len(os.listdir(os.path.dirname(out)))}"
+    ray.get(sched.start.remote(run_id=run_id, env={}, requested=workers, effective=workers))
+    fleet = EnergyFleet(cfg, run_id, sched, print)
+    fleet.start(alive_nodes())  # energy on: an energy actor per node, its baseline measured, as a run does
     actors = [ray.remote(max_restarts=0, **quiet)(worker_cls).options(**shape.ray_options(), scheduling_strategy="SPREAD")
-              .remote(i, shape, memory_limit=False) for i in range(workers)]
+              .remote(i, shape, run_id=energy_run_id(cfg, run_id), memory_limit=False) for i in range(workers)]
     worker_cpu0 = sum(ray.get([a.cpu_s.remote() for a in actors]))  # all started; their start-up left out
     cpu0 = ray.get(sched.cpu_s.remote())
     if profile:
@@ -184,6 +191,8 @@ def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profi
     cpu1 = ray.get(sched.cpu_s.remote())
     worker_cpu = sum(ray.get([a.cpu_s.remote() for a in actors])) - worker_cpu0
     lat = [x for a in actors for x in ray.get(a.latencies.remote())]
+    fleet.stop()
+    fleet.kill()
     if not floor:
         ray.get(sched.end.remote("completed", ""))
     for a in actors:
@@ -306,6 +315,9 @@ def main(argv=None) -> int:
                     help="also run raybench with reports sent as Ray calls (workers.report_channel: ray)")
     ap.add_argument("--ablate-events", action="store_true",
                     help="also run raybench with Ray's task events on (as Ray's default is)")
+    ap.add_argument("--ablate-energy", action="store_true",
+                    help="also run raybench with energy measured (backend estimate: an energy actor per node, "
+                         "each trial tracked and untracked), as a run measures it by default")
     ap.add_argument("--floor", action="store_true",
                     help="also run the same workers against a scheduler that answers at once, deciding and logging "
                          "nothing: the latency the machine and the workers set")
@@ -336,7 +348,8 @@ def main(argv=None) -> int:
                     for name, on, kw in ((" (floor)", args.floor, {"floor": True}),
                                          (" (unpaired)", args.ablate, {"pairs": False}),
                                          (" (Ray calls)", args.ablate_channel, {"channel": "ray"}),
-                                         (" (task events)", args.ablate_events, {"task_events": True})):
+                                         (" (task events)", args.ablate_events, {"task_events": True}),
+                                         (" (energy on)", args.ablate_energy, {"energy": True})):
                         if on:
                             res = raybench_once(w, n_rb, os.path.join(tmp, f"rb{len(ablations)}-{w}-{r}"), **kw)
                             ablations.setdefault(name, []).append(res)

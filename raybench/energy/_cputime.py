@@ -12,7 +12,7 @@ a descendant that is orphaned stays in the tree until it exits. One scan of /pro
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import psutil
@@ -67,6 +67,49 @@ def scan() -> dict[int, ProcStat]:
     for name in os.listdir(_PROC):
         if name.isdigit() and (st := _read_stat(name)) is not None:
             out[int(name)] = st
+    return out
+
+
+def _children_files() -> bool:
+    pid = os.getpid()
+    return os.path.exists(f"{_PROC}/{pid}/task/{pid}/children")  # Linux with CONFIG_PROC_CHILDREN
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of pid, from /proc/PID/task/*/children (each thread lists the ones it forked)."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"{_PROC}/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"{_PROC}/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue  # the thread or the process ended meanwhile
+    return out
+
+
+def tree_table(roots: Iterable[int]) -> dict[int, ProcStat]:
+    """The processes of the trees below `roots` (each root and its live descendants), read down the
+    /proc/PID/task/*/children files: a few small files per member instead of every process of the node (a
+    full scan read about 150 on a node with 64 trial actors, at every track and untrack). Give a tree's
+    known members as roots too, so that an orphan reparented out of it stays in its table. Where those files
+    do not exist, a full scan()."""
+    if not _has_proc() or not _children_files():
+        return scan()
+    out: dict[int, ProcStat] = {}
+    todo = [int(p) for p in roots]
+    while todo:
+        pid = todo.pop()
+        if pid in out:
+            continue
+        st = _read_stat(str(pid))
+        if st is None:
+            continue  # gone
+        out[pid] = st
+        todo.extend(_children(pid))
     return out
 
 

@@ -115,7 +115,7 @@ class NodeMonitor:
         if key in self._reg.live:
             raise ValueError(f"{phase} {trial_id} is already tracked; untrack it first")
         res = normalize_reserved(reserved)
-        table = _cputime.scan()
+        table = self._table_of({int(pid)}, [("startup", int(trial_id))] if phase == "trial" else [])
         if phase == "trial":
             self._reg.end(("startup", int(trial_id)), t, None, table)
         shares = resolve_gpu_shares(self.gpu.devices, res["gpu_ids"])
@@ -126,10 +126,20 @@ class NodeMonitor:
                 phase: str = "trial") -> None:
         """Stop following it at time `t` (default now). Its CPU time up to now still appears in the next sample."""
         t = self._wall() if t is None else float(t)
-        table = _cputime.scan()
+        keys = [(phase, int(trial_id)), *([("startup", int(trial_id))] if phase == "trial" else [])]
+        table = self._table_of(set(), keys)
         if phase == "trial":
             self._reg.end(("startup", int(trial_id)), t, None, table)
         self._reg.end((phase, int(trial_id)), t, seq, table)
+
+    def _table_of(self, roots: set[int], keys: list[tuple[str, int]]) -> dict[int, _cputime.ProcStat]:
+        """The processes that a track or untrack reads: the trees below `roots` and below the members of the
+        live consumers `keys` (nothing when there are none): not the whole node."""
+        for key in keys:
+            item = self._reg.live.get(key)
+            if item is not None:
+                roots |= item.tree.members
+        return _cputime.tree_table(roots) if roots else {}
 
     def is_tracked(self, trial_id: int, phase: str = "trial") -> bool:
         return (phase, int(trial_id)) in self._reg.live

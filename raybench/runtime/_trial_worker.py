@@ -46,6 +46,7 @@ class TrialWorker:
         self.node_id = ray.get_runtime_context().get_node_id()
         self.energy_actor_name = energy_actor_name(run_id, self.node_id) if run_id else None
         self._energy = None
+        self._energy_failed = False  # a call to the energy actor failed: look it up again at the next trial
         self._trial_id: Optional[int] = None
         self._scheduler = None
         self._client: Optional[ReportClient] = None  # the report channel to the scheduler; None: Ray calls
@@ -126,8 +127,14 @@ class TrialWorker:
         self.watchdog.arm()
         energy = self._energy_actor()
         reserved = self._tracked
-        if energy is not None:
-            track_trial(energy, tid, self.pid, reserved)  # acknowledged; a process's first trial starts in "startup"
+        # Acknowledged; a process's first trial starts in "startup". A kept handle that fails (its actor died):
+        # look the node's newest energy actor up at once and tell that one.
+        if energy is not None and not track_trial(energy, tid, self.pid, reserved):
+            self._energy_failed = True
+            again = self._energy_actor()
+            if again is not None and again is not energy:
+                energy = again
+                self._energy_failed = not track_trial(energy, tid, self.pid, reserved)
         t_start = time.time()
         held: list[tuple] = []  # a report trained but not yet sent (at most one)
         try:
@@ -166,8 +173,8 @@ class TrialWorker:
             return False, None
         finally:
             self.watchdog.disarm()
-            if energy is not None:
-                untrack_trial(energy, tid)
+            if energy is not None and not untrack_trial(energy, tid):
+                self._energy_failed = True
             self._trial_id = None
 
     def _report(self, scheduler, tid: int, reports: list[tuple], *, handoff: bool) -> tuple[int, bool, Any]:

@@ -22,14 +22,17 @@ class EnergyNode(_energy_node.EnergyNode):
 
 class TrialWorker(_trial_worker.TrialWorker):
     def _energy_actor(self):
-        # Looked up at every trial (one GCS call), not cached: the driver replaces a dead energy actor by one of
-        # the next generation's name (Ray keeps a dead actor's name taken), and a cached handle would point at
-        # the dead one for the rest of the run.
+        # Kept while its calls succeed, looked up again after one failed: the driver replaces a dead energy
+        # actor by one of the next generation's name (Ray keeps a dead actor's name taken), so a handle kept
+        # after a failure would point at the dead one for the rest of the run. The look-up lists every named
+        # actor of the cluster (a GCS call): at every trial it was most of a zero-cost trial's cost.
         from raybench.runtime._energy_fleet import newest_generation
 
-        self._energy = None
         if not self.energy_actor_name:
             return None
+        if self._energy is not None and not self._energy_failed:
+            return self._energy
+        self._energy, self._energy_failed = None, False
         try:
             name = newest_generation(self.energy_actor_name, ray.util.list_named_actors())
             self._energy = ray.get_actor(name) if name else None

@@ -152,3 +152,63 @@ def test_process_table_rereads_only_what_can_matter():
 def _stop(proc):
     proc.kill()
     proc.wait()
+
+
+@pytest.mark.skipif(not _cputime._children_files(), reason="needs /proc/PID/task/TID/children (Linux)")
+def test_tree_table_holds_the_trees_processes_as_a_full_scan_does_and_no_others():
+    # sh -> python child -> sleeping grandchild: the walk down the children files finds all three.
+    grand = "import subprocess, sys, time; subprocess.Popen(['sleep', '30']); print('ready', flush=True); time.sleep(30)"
+    sh = subprocess.Popen(["sh", "-c", f"{sys.executable} -c \"{grand}\""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sh.stdout.readline().strip() == "ready"
+        full = scan()
+        kids = _cputime.children_map(full)
+        below, todo = set(), [sh.pid]
+        while todo:
+            p = todo.pop()
+            below.add(p)
+            todo.extend(kids.get(p, ()))
+        assert len(below) == 3
+        table = _cputime.tree_table([sh.pid])
+        assert set(table) == below
+        assert all(table[p].ppid == full[p].ppid and table[p].start == full[p].start for p in below)
+        tree_full, tree_walk = TreeCpu(sh.pid, full), TreeCpu(sh.pid, table)
+        assert tree_walk.members == tree_full.members == below
+        assert set(_cputime.tree_table([])) == set()
+    finally:
+        for p in psutil_children(sh.pid):
+            os.kill(p, 9)
+        sh.kill()
+        sh.wait()
+
+
+def test_tree_table_keeps_an_orphan_given_as_a_root_and_falls_back_to_a_scan(monkeypatch):
+    # The orphan test above, read through tree_table with the tree's members as roots, as the monitor does.
+    burner = "import time; e=time.process_time()+0.4\nwhile time.process_time()<e: pass\ntime.sleep(5)"
+    script = f"read go; {sys.executable} -c '{burner}' & echo $!; sleep 0.2"
+    sh = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    tree = TreeCpu(sh.pid, _cputime.tree_table([sh.pid]))
+    sh.stdin.write("go\n")
+    sh.stdin.flush()
+    grandchild = int(sh.stdout.readline())
+    try:
+        total = 0.0
+        deadline = time.monotonic() + 20
+        while total < 0.4 and time.monotonic() < deadline:
+            total += tree.advance(_cputime.tree_table(tree.members))
+            time.sleep(0.02)
+        assert grandchild in tree.members and total >= 0.4
+        monkeypatch.setattr(_cputime, "_PROC", "/nonexistent")  # no /proc: the whole node, through psutil
+        assert len(_cputime.tree_table([os.getpid()])) > 1
+    finally:
+        os.kill(grandchild, 9)
+        sh.wait()
+
+
+def psutil_children(pid):
+    import psutil
+
+    try:
+        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
