@@ -3,7 +3,8 @@
 On the 2-core development machine a Ray actor call costs about 1 ms of CPU in the actor and 1.3 ms in the
 caller, and one actor answers at most about 800 calls a second; a length-prefixed pickle over a socket costs
 about 45 us on each side (BENCHMARKS.md, Scale). Reports are most of a run's calls, so they take the socket;
-everything rare (hand-outs after an error, trial errors, status, the end) stays on Ray.
+everything rare (hand-outs after an error, trial errors, status, the end) stays on Ray. Each node's energy
+actor serves its trial actors' track and untrack calls the same way (runtime/_energy_node.EnergyLink).
 
 The scheduler serves every trial actor's connection from one thread, and every call it answers takes the
 scheduler's lock (`serialized`), so that decisions stay one at a time, as Ray's single-threaded actor makes
@@ -29,7 +30,7 @@ from typing import Any, Optional
 
 _HEADER = struct.Struct("<I")
 _MAX_FRAME = 1 << 31  # a checkpoint may be large, but not past the header's range
-_CALLS = frozenset({"report_many"})  # what a connection may call
+REPORT_CALLS = frozenset({"report_many"})  # what a connection to the scheduler may call
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -110,8 +111,9 @@ class ReportServer:
     are answered in one wake-up, where a thread per connection would hand the GIL around for each.
     """
 
-    def __init__(self, target: Any, host: str) -> None:
+    def __init__(self, target: Any, host: str, calls: frozenset[str] = REPORT_CALLS) -> None:
         self.target = target
+        self._calls = frozenset(calls)  # the only methods of target a connection may call
         self.secret = secrets.token_bytes(32)
         self._sock = socket.create_server((host, 0), backlog=256)
         self._sock.setblocking(False)
@@ -183,11 +185,11 @@ class ReportServer:
             self._reply(c, self._answer(frame))
 
     def _answer(self, frame: bytes) -> bytes:
-        name, args = pickle.loads(frame)
+        name, args, *kw = pickle.loads(frame)  # (name, args) or (name, args, kwargs)
         try:
-            if name not in _CALLS:
+            if name not in self._calls:
                 raise AttributeError(f"the report channel has no call {name!r}")
-            reply = (True, getattr(self.target, name)(*args))
+            reply = (True, getattr(self.target, name)(*args, **(kw[0] if kw else {})))
         except Exception as exc:  # the caller raises it, as a Ray call would
             reply = (False, exc)
         try:
@@ -245,15 +247,17 @@ class ReportServer:
 class ReportClient:
     """One trial actor's connection to its scheduler."""
 
-    def __init__(self, address: tuple[str, int], secret: bytes, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, address: tuple[str, int], secret: bytes, timeout_s: float = CONNECT_TIMEOUT_S,
+                 answer_timeout_s: Optional[float] = None) -> None:
         self._sock = socket.create_connection(tuple(address), timeout=timeout_s)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _send(self._sock, secret)
-        self._sock.settimeout(None)  # an answer waits for the scheduler, as a Ray call would
+        # None: an answer waits for the scheduler, as a Ray call would; else a late answer closes the channel
+        self._sock.settimeout(answer_timeout_s)
 
-    def call(self, name: str, *args: Any) -> Any:
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         try:
-            _send(self._sock, pickle.dumps((name, args), protocol=5))
+            _send(self._sock, pickle.dumps((name, args, kwargs) if kwargs else (name, args), protocol=5))
             ok, value = pickle.loads(_recv(self._sock))
         except ChannelClosed:
             self.close()
@@ -272,12 +276,14 @@ class ReportClient:
             pass
 
 
-def connect(offer: Optional[tuple]) -> tuple[Optional[ReportClient], Optional[str]]:
-    """A client for the scheduler's `channel()` offer (host, port, secret), or (None, why not)."""
+def connect(offer: Optional[tuple], answer_timeout_s: Optional[float] = None
+            ) -> tuple[Optional[ReportClient], Optional[str]]:
+    """A client for a `channel()` offer (host, port, secret) of the scheduler or an energy actor, or
+    (None, why not)."""
     if offer is None:
         return None, None
     host, port, secret = offer
     try:
-        return ReportClient((host, port), secret), None
+        return ReportClient((host, port), secret, answer_timeout_s=answer_timeout_s), None
     except OSError as e:
         return None, f"{host}:{port}: {e.strerror or e}"

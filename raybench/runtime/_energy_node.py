@@ -34,6 +34,51 @@ def _tell(ref) -> bool:
         return False  # the energy actor is gone or stuck: the trial goes on, unmeasured
 
 
+class EnergyLink:
+    """A trial actor's way to its node's energy actor: the actor's channel (runtime/_channel.py) where it can be
+    reached, else Ray calls. A Ray call costs each side about a millisecond of CPU, the channel tens of
+    microseconds; with two calls a trial, that was most of a short trial's cost with energy on. The calls of
+    one trial actor go over one connection, in order; an answer later than ACK_TIMEOUT_S, or a closed
+    connection, fails the call (False), as a Ray call's timeout or error does."""
+
+    def __init__(self, handle: Any) -> None:
+        import ray
+
+        from raybench.runtime._channel import connect
+
+        self.handle = handle
+        self.client = None
+        try:
+            self.client, _ = connect(ray.get(handle.channel.remote(), timeout=ACK_TIMEOUT_S),
+                                     answer_timeout_s=ACK_TIMEOUT_S)
+        except Exception:  # an actor without a channel, or one that cannot be reached: Ray calls
+            self.client = None
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> bool:
+        from raybench.runtime._channel import ChannelClosed
+
+        if self.client is not None:
+            try:
+                return bool(self.client.call(name, *args, **kwargs))
+            except ChannelClosed:  # the actor died or is stuck: this call fails, later ones take Ray calls
+                self.client = None
+                return False
+            except Exception:  # the actor's own error, as a Ray call's RayTaskError
+                return False
+        return _tell(getattr(self.handle, name).remote(*args, **kwargs))
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+
+def _call(energy: Any, name: str, *args: Any, **kwargs: Any) -> bool:
+    if isinstance(energy, EnergyLink):
+        return energy.call(name, *args, **kwargs)
+    return _tell(getattr(energy, name).remote(*args, **kwargs))  # a bare actor handle
+
+
 def track_trial(energy, trial_id: int, pid: int, reserved: dict[str, Any], *, phase: Optional[str] = None) -> bool:
     """Tell the node's energy actor that this process now works on `trial_id`, and wait for its answer.
 
@@ -44,7 +89,7 @@ def track_trial(energy, trial_id: int, pid: int, reserved: dict[str, Any], *, ph
 
     become_subreaper()
     phase = phase or ("trial" if _warm else "startup")
-    return _tell(energy.track.remote(trial_id, pid, reserved, seq=next(_seq), t=time.time(), phase=phase))
+    return _call(energy, "track", trial_id, pid, reserved, seq=next(_seq), t=time.time(), phase=phase)
 
 
 def trial_warm(energy, trial_id: int, pid: int, reserved: dict[str, Any]) -> None:
@@ -52,11 +97,11 @@ def trial_warm(energy, trial_id: int, pid: int, reserved: dict[str, Any]) -> Non
     global _warm
     if not _warm:
         _warm = True
-        _tell(energy.track.remote(trial_id, pid, reserved, seq=next(_seq), t=time.time(), phase="trial"))
+        _call(energy, "track", trial_id, pid, reserved, seq=next(_seq), t=time.time(), phase="trial")
 
 
 def untrack_trial(energy, trial_id: int, *, phase: str = "trial") -> bool:
-    return _tell(energy.untrack.remote(trial_id, seq=next(_seq), t=time.time(), phase=phase))
+    return _call(energy, "untrack", trial_id, seq=next(_seq), t=time.time(), phase=phase)
 
 
 # ---- the energy actor --------------------------------------------------------------------------------
@@ -97,6 +142,7 @@ class EnergyNode:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._scheduler = None
+        self._server = None  # the channel for track and untrack, opened at the first ask
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         return {"event": kind, "t": time.time(), **fields}
@@ -156,6 +202,18 @@ class EnergyNode:
             except Exception:  # the scheduler is gone: the driver notices; keep the thread alive for stop()
                 pass
 
+    def channel(self) -> Optional[tuple[str, int, bytes]]:
+        """Where this node's trial actors send track and untrack: (host, port, secret) of a channel like the
+        scheduler's report channel; None where no socket can be opened (they use Ray calls)."""
+        from raybench.runtime._channel import ReportServer
+
+        if self._server is None:
+            try:
+                self._server = ReportServer(self, _node_ip(), calls=frozenset({"track", "untrack"}))
+            except OSError:
+                return None
+        return (*self._server.address, self._server.secret)
+
     def track(self, trial_id: int, pid: int, reserved: dict[str, Any], *, seq: Optional[int] = None,
               t: Optional[float] = None, phase: str = "trial") -> bool:
         """Acknowledged: returns whether the call was applied (False: it came after its untrack)."""
@@ -177,6 +235,8 @@ class EnergyNode:
         """Stop sampling and deliver the last partial interval before returning. Never raises."""
         import ray
 
+        if self._server is not None:
+            self._server.close()
         if self._thread is None:
             return
         self._stop.set()
@@ -189,3 +249,12 @@ class EnergyNode:
             self._thread = None
             if self.monitor is not None:
                 self.monitor.close()
+
+
+def _node_ip() -> str:
+    try:
+        import ray
+
+        return ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
+    except Exception:
+        return "127.0.0.1"

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from raybench.core.records import Assignment, BestTrial, Finished, Wait, WorkerShape
 from raybench.core.scheduler import ASSIGNMENT_WIRE
 from raybench.runtime._channel import ChannelClosed, ReportClient, connect
-from raybench.runtime._energy_node import track_trial, trial_warm, untrack_trial
+from raybench.runtime._energy_node import EnergyLink, track_trial, trial_warm, untrack_trial
 from raybench.runtime._names import energy_actor_name
 from raybench.runtime._watchdog import MemoryWatchdog
 
@@ -67,7 +67,7 @@ class TrialWorker:
 
         if self._energy is None and self.energy_actor_name:
             try:
-                self._energy = ray.get_actor(self.energy_actor_name)
+                self._energy = EnergyLink(ray.get_actor(self.energy_actor_name))
             except ValueError:
                 pass  # not started yet on this node (a node that just joined): look again at the next trial
         return self._energy

@@ -32,10 +32,12 @@ class TrialWorker(_trial_worker.TrialWorker):
             return None
         if self._energy is not None and not self._energy_failed:
             return self._energy
+        if self._energy is not None:
+            self._energy.close()
         self._energy, self._energy_failed = None, False
         try:
             name = newest_generation(self.energy_actor_name, ray.util.list_named_actors())
-            self._energy = ray.get_actor(name) if name else None
+            self._energy = _energy_node.EnergyLink(ray.get_actor(name)) if name else None
         except (ValueError, ray.exceptions.RayError):
             self._energy = None  # not started yet on this node (a node that just joined): look at the next trial
         return self._energy

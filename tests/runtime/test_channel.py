@@ -202,3 +202,95 @@ def test_workers_that_cannot_reach_the_socket_report_through_ray_and_say_so_once
     assert sorted(ends) == list(range(24)) and set(ends.values()) == {1}
     warns = [e for e in events if e["event"] == "warning" and e.get("code") == "report_channel"]
     assert len(warns) == 1 and "workers.report_channel: ray" in warns[0]["message"]
+
+
+class Meter:
+    """A target with calls of its own (as the energy actor's track and untrack), keyword arguments included."""
+
+    def __init__(self):
+        self.seen = []
+
+    def track(self, trial_id, pid, *, seq=None, phase="trial"):
+        self.seen.append(("track", trial_id, pid, seq, phase))
+        return True
+
+    def untrack(self, trial_id, *, seq=None):
+        self.seen.append(("untrack", trial_id, seq))
+        return True
+
+    def report_many(self, *args):  # not in this server's calls
+        raise AssertionError("must not be reachable")
+
+
+def test_a_server_answers_only_its_own_calls_with_their_keyword_arguments():
+    srv = ReportServer(Meter(), "127.0.0.1", calls=frozenset({"track", "untrack"}))
+    client = ReportClient(srv.address, srv.secret)
+    try:
+        assert client.call("track", 3, 99, seq=1, phase="startup") is True
+        assert client.call("untrack", 3, seq=2) is True
+        with pytest.raises(AttributeError, match="no call 'report_many'"):
+            client.call("report_many", 1)
+        assert srv.target.seen == [("track", 3, 99, 1, "startup"), ("untrack", 3, 2)]
+    finally:
+        client.close()
+        srv.close()
+
+
+def test_an_answer_later_than_the_clients_timeout_closes_the_channel():
+    class Stuck:
+        def report_many(self, *args):
+            time.sleep(1.0)
+
+    srv = ReportServer(Stuck(), "127.0.0.1")
+    client = ReportClient(srv.address, srv.secret, answer_timeout_s=0.2)
+    try:
+        t = time.monotonic()
+        with pytest.raises(ChannelClosed):
+            client.call("report_many")
+        assert time.monotonic() - t < 0.9
+    finally:
+        srv.close()
+
+
+def test_trial_actors_tell_their_energy_actor_over_its_channel(local_ray, tmp_path):
+    """A real energy actor and a trial actor's link to it: track and untrack take the channel, reach the
+    monitor (the trial's CPU shows in the next sample), and a dead energy actor fails the call, not the trial."""
+    import os
+
+    import ray
+
+    from raybench.runtime._energy_node import EnergyLink
+    from raybench.runtime.actors import EnergyActor
+
+    spec = {"backend": "estimate", "gpu": "none", "baseline_s": 0, "interval_s": 1.0}
+    @ray.remote(num_cpus=0)
+    class Collector:  # stands for the scheduler, which receives the energy actor's samples
+        def __init__(self):
+            self.batches = []
+
+        def energy(self, events):
+            self.batches.append(events)
+
+        def got(self):
+            return self.batches
+
+    collector = Collector.remote()
+    actor = EnergyActor.remote("n", "host", spec, {"cpus": 2, "memory_mb": 1024, "gpus": 0, "tpus": 0})
+    ray.get(actor.start.remote(collector))
+    link = EnergyLink(actor)
+    assert link.client is not None  # the channel, not Ray calls
+    pid = os.getpid()
+    # The link's calls as track_trial and untrack_trial make them (those also make the caller a subreaper,
+    # which this test process must not become).
+    assert link.call("track", 7, pid, {"cpus": 1, "gpu_ids": []}, seq=1, t=time.time(), phase="trial") is True
+    e = time.process_time() + 0.3
+    while time.process_time() < e:  # CPU for trial 7 to be measured
+        pass
+    assert link.call("untrack", 7, seq=2, t=time.time(), phase="trial") is True
+    ray.get(actor.stop.remote())  # the last interval, trial 7's CPU in it, goes to the collector
+    samples = [ev for batch in ray.get(collector.got.remote()) for ev in batch if ev["event"] == "energy_sample"]
+    assert samples and sum(s["trial_cpu_s"].get(7, 0.0) for s in samples) >= 0.25
+    ray.kill(actor)
+    time.sleep(0.5)
+    assert link.call("track", 8, pid, {"cpus": 1, "gpu_ids": []}, seq=3) is False  # dead: the call fails at once
+    assert link.client is None
