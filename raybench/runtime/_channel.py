@@ -64,6 +64,16 @@ def _make_lock(obj: Any) -> threading.RLock:
         return obj.__dict__.setdefault("_lock", threading.RLock())
 
 
+def node_ip() -> str:
+    """This node's address as Ray knows it (where a channel listens), or loopback outside Ray."""
+    try:
+        import ray
+
+        return ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
+    except Exception:
+        return "127.0.0.1"
+
+
 # ---- frames ------------------------------------------------------------------------------------------------
 
 

@@ -205,11 +205,11 @@ class EnergyNode:
     def channel(self) -> Optional[tuple[str, int, bytes]]:
         """Where this node's trial actors send track and untrack: (host, port, secret) of a channel like the
         scheduler's report channel; None where no socket can be opened (they use Ray calls)."""
-        from raybench.runtime._channel import ReportServer
+        from raybench.runtime._channel import ReportServer, node_ip
 
         if self._server is None:
             try:
-                self._server = ReportServer(self, _node_ip(), calls=frozenset({"track", "untrack"}))
+                self._server = ReportServer(self, node_ip(), calls=frozenset({"track", "untrack"}))
             except OSError:
                 return None
         return (*self._server.address, self._server.secret)
@@ -249,12 +249,3 @@ class EnergyNode:
             self._thread = None
             if self.monitor is not None:
                 self.monitor.close()
-
-
-def _node_ip() -> str:
-    try:
-        import ray
-
-        return ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
-    except Exception:
-        return "127.0.0.1"

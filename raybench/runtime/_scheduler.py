@@ -17,7 +17,7 @@ from raybench.config import ExperimentConfig
 from raybench.core.scheduler import SchedulerCore, trial_seed
 from raybench.core.state import Effect, Ended, TrialStatus
 from raybench.events import EVENTS_FILE, EventLog
-from raybench.runtime._channel import ReportServer, serialized
+from raybench.runtime._channel import ReportServer, node_ip, serialized
 from raybench.runtime._checkpoints import QUICK_EPOCH_S, WRITE_DELAY_S, CheckpointStore
 from raybench.runtime._gc import FullCollections
 from raybench.runtime._ownership import DriverWatch, Writer
@@ -77,7 +77,7 @@ class LiveScheduler(SchedulerCore):
             return None
         if self._server is None:
             try:
-                self._server = ReportServer(self, _node_ip())
+                self._server = ReportServer(self, node_ip())
             except OSError as e:
                 self._no_channel = True
                 self.emit("warning", code="report_channel",
@@ -206,12 +206,3 @@ class LiveScheduler(SchedulerCore):
     def checkpoint_stats(self) -> dict[str, Any]:
         s = self.store
         return {"writes": s.writes, "bytes": s.bytes_written} if s is not None else {"writes": 0, "bytes": 0}
-
-
-def _node_ip() -> str:
-    try:
-        import ray
-
-        return ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
-    except Exception:
-        return "127.0.0.1"
