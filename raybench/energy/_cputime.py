@@ -70,12 +70,12 @@ def scan() -> dict[int, ProcStat]:
     return out
 
 
-def _children_files() -> bool:
+def has_children_files() -> bool:
     pid = os.getpid()
     return os.path.exists(f"{_PROC}/{pid}/task/{pid}/children")  # Linux with CONFIG_PROC_CHILDREN
 
 
-def _children(pid: int) -> list[int]:
+def children_of(pid: int) -> list[int]:
     """The direct children of pid, from /proc/PID/task/*/children (each thread lists the ones it forked)."""
     out: list[int] = []
     try:
@@ -97,7 +97,7 @@ def tree_table(roots: Iterable[int]) -> dict[int, ProcStat]:
     full scan read about 150 on a node with 64 trial actors, at every track and untrack). Give a tree's
     known members as roots too, so that an orphan reparented out of it stays in its table. Where those files
     do not exist, a full scan()."""
-    if not _has_proc() or not _children_files():
+    if not _has_proc() or not has_children_files():
         return scan()
     out: dict[int, ProcStat] = {}
     todo = [int(p) for p in roots]
@@ -109,7 +109,7 @@ def tree_table(roots: Iterable[int]) -> dict[int, ProcStat]:
         if st is None:
             continue  # gone
         out[pid] = st
-        todo.extend(_children(pid))
+        todo.extend(children_of(pid))
     return out
 
 

@@ -13,32 +13,14 @@ from typing import Optional
 
 import psutil
 
+from raybench.energy._cputime import children_of, has_children_files
+
 MB = 1024 * 1024
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def _has_children_files() -> bool:
-    pid = os.getpid()
-    return os.path.exists(f"/proc/{pid}/task/{pid}/children")  # Linux with CONFIG_PROC_CHILDREN
-
-
-_PROC_CHILDREN = _has_children_files()
-
-
-def _children(pid: int) -> list[int]:
-    """The direct children of pid, from /proc/PID/task/*/children (each thread lists the ones it forked)."""
-    out: list[int] = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                out.extend(int(c) for c in f.read().split())
-        except (OSError, ValueError):
-            continue  # the thread or the process ended meanwhile
-    return out
+# The children files of /proc (Linux with CONFIG_PROC_CHILDREN), read as the energy actor reads a trial's tree.
+_PROC_CHILDREN = has_children_files()
 
 
 def _rss_bytes(pid: int) -> int:
@@ -79,7 +61,7 @@ def _walk(root: int) -> tuple[int, int]:
             continue
         seen.add(pid)
         total += _rss_bytes(pid)
-        todo.extend(_children(pid))
+        todo.extend(children_of(pid))
     return total, len(seen) - 1
 
 

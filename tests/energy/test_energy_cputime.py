@@ -154,7 +154,7 @@ def _stop(proc):
     proc.wait()
 
 
-@pytest.mark.skipif(not _cputime._children_files(), reason="needs /proc/PID/task/TID/children (Linux)")
+@pytest.mark.skipif(not _cputime.has_children_files(), reason="needs /proc/PID/task/TID/children (Linux)")
 def test_tree_table_holds_the_trees_processes_as_a_full_scan_does_and_no_others():
     # sh -> python child -> sleeping grandchild: the walk down the children files finds all three.
     grand = "import subprocess, sys, time; subprocess.Popen(['sleep', '30']); print('ready', flush=True); time.sleep(30)"
