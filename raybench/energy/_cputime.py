@@ -12,7 +12,7 @@ a descendant that is orphaned stays in the tree until it exits. One scan of /pro
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import psutil
@@ -75,7 +75,7 @@ def has_children_files() -> bool:
     return os.path.exists(f"{_PROC}/{pid}/task/{pid}/children")  # Linux with CONFIG_PROC_CHILDREN
 
 
-def children_of(pid: int) -> list[int]:
+def _children_of(pid: int) -> list[int]:
     """The direct children of pid, from /proc/PID/task/*/children (each thread lists the ones it forked)."""
     out: list[int] = []
     try:
@@ -100,17 +100,23 @@ def tree_table(roots: Iterable[int]) -> dict[int, ProcStat]:
     if not _has_proc() or not has_children_files():
         return scan()
     out: dict[int, ProcStat] = {}
+    for pid in walk_tree(roots):
+        if (st := _read_stat(str(pid))) is not None:  # else gone
+            out[pid] = st
+    return out
+
+
+def walk_tree(roots: Iterable[int]) -> Iterator[int]:
+    """Each pid of the trees below `roots` once, a parent before its children, down /proc's children files."""
+    seen: set[int] = set()
     todo = [int(p) for p in roots]
     while todo:
         pid = todo.pop()
-        if pid in out:
+        if pid in seen:
             continue
-        st = _read_stat(str(pid))
-        if st is None:
-            continue  # gone
-        out[pid] = st
-        todo.extend(children_of(pid))
-    return out
+        seen.add(pid)
+        yield pid
+        todo.extend(_children_of(pid))
 
 
 class ProcessTable:

@@ -17,6 +17,7 @@ import time
 from typing import Any, Optional
 
 from raybench.errors import HardwareError
+from raybench.runtime._channel import ChannelClosed, ReportServer, connect, node_ip
 
 # ---- the trial actor's side (runs in the trial actor's process) ---------------------------------------
 
@@ -44,8 +45,6 @@ class EnergyLink:
     def __init__(self, handle: Any) -> None:
         import ray
 
-        from raybench.runtime._channel import connect
-
         self.handle = handle
         self.client = None
         try:
@@ -55,8 +54,6 @@ class EnergyLink:
             self.client = None
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> bool:
-        from raybench.runtime._channel import ChannelClosed
-
         if self.client is not None:
             try:
                 return bool(self.client.call(name, *args, **kwargs))
@@ -205,8 +202,6 @@ class EnergyNode:
     def channel(self) -> Optional[tuple[str, int, bytes]]:
         """Where this node's trial actors send track and untrack: (host, port, secret) of a channel like the
         scheduler's report channel; None where no socket can be opened (they use Ray calls)."""
-        from raybench.runtime._channel import ReportServer, node_ip
-
         if self._server is None:
             try:
                 self._server = ReportServer(self, node_ip(), calls=frozenset({"track", "untrack"}))

@@ -13,7 +13,7 @@ from typing import Optional
 
 import psutil
 
-from raybench.energy._cputime import children_of, has_children_files
+from raybench.energy._cputime import has_children_files, walk_tree
 
 MB = 1024 * 1024
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -54,15 +54,11 @@ def tree_rss_mb(proc: psutil.Process) -> float:
 
 def _walk(root: int) -> tuple[int, int]:
     """(RSS bytes of root's tree, how many processes it holds besides root) by /proc's children files."""
-    total, todo, seen = 0, [root], set()
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
+    total = n = 0
+    for pid in walk_tree([root]):
         total += _rss_bytes(pid)
-        todo.extend(children_of(pid))
-    return total, len(seen) - 1
+        n += 1
+    return total, n - 1
 
 
 def _psutil_tree_rss_mb(proc: psutil.Process) -> float:

@@ -1,5 +1,6 @@
 """CPU time of real process trees: children, reaping, orphans, and processes that vanish."""
 
+import contextlib
 import os
 import select
 import subprocess
@@ -66,27 +67,35 @@ def test_tree_counts_a_reaped_child_exactly_once():
     assert 0.47 <= counted < 0.7  # 0.5 s burnt; /proc floors each process to 10 ms ticks
 
 
-def test_orphaned_descendants_stay_in_the_tree():
-    # sh starts a burner in the background and exits 0.2 s later: the burner, seen while it was sh's
-    # child, is then reparented outside the tree and burns most of its 0.6 s there.
-    burner = "import time; e=time.process_time()+0.6\nwhile time.process_time()<e: pass\ntime.sleep(5)"
+@contextlib.contextmanager
+def _orphan(burn_s, table):
+    """sh starts a burner in the background and exits 0.2 s later: the burner, seen while it was sh's child, is
+    then reparented outside the tree and burns most of its `burn_s` there. The tree is read with
+    `table(roots)` (its members as roots) until it has counted burn_s or 20 s passed; yields (sh, the burner's
+    pid, the tree, the CPU seconds it counted) while the burner still lives."""
+    burner = f"import time; e=time.process_time()+{burn_s}\nwhile time.process_time()<e: pass\ntime.sleep(5)"
     script = f"read go; {sys.executable} -c '{burner}' & echo $!; sleep 0.2"
     sh = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    tree = TreeCpu(sh.pid, scan())
+    tree = TreeCpu(sh.pid, table([sh.pid]))
     sh.stdin.write("go\n")
     sh.stdin.flush()
     grandchild = int(sh.stdout.readline())
     try:
         total = 0.0
         deadline = time.monotonic() + 20
-        while total < 0.6 and time.monotonic() < deadline:
-            total += tree.advance(scan())
+        while total < burn_s and time.monotonic() < deadline:
+            total += tree.advance(table(tree.members))
             time.sleep(0.02)
-        assert scan()[grandchild].ppid != sh.pid
-        assert total >= 0.6
+        yield sh, grandchild, tree, total
     finally:
         os.kill(grandchild, 9)
         sh.wait()
+
+
+def test_orphaned_descendants_stay_in_the_tree():
+    with _orphan(0.6, lambda roots: scan()) as (sh, grandchild, _, total):
+        assert scan()[grandchild].ppid != sh.pid
+        assert total >= 0.6
 
 
 def test_vanished_processes_do_not_crash_and_do_not_go_negative():
@@ -184,25 +193,10 @@ def test_tree_table_holds_the_trees_processes_as_a_full_scan_does_and_no_others(
 
 def test_tree_table_keeps_an_orphan_given_as_a_root_and_falls_back_to_a_scan(monkeypatch):
     # The orphan test above, read through tree_table with the tree's members as roots, as the monitor does.
-    burner = "import time; e=time.process_time()+0.4\nwhile time.process_time()<e: pass\ntime.sleep(5)"
-    script = f"read go; {sys.executable} -c '{burner}' & echo $!; sleep 0.2"
-    sh = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    tree = TreeCpu(sh.pid, _cputime.tree_table([sh.pid]))
-    sh.stdin.write("go\n")
-    sh.stdin.flush()
-    grandchild = int(sh.stdout.readline())
-    try:
-        total = 0.0
-        deadline = time.monotonic() + 20
-        while total < 0.4 and time.monotonic() < deadline:
-            total += tree.advance(_cputime.tree_table(tree.members))
-            time.sleep(0.02)
+    with _orphan(0.4, _cputime.tree_table) as (_, grandchild, tree, total):
         assert grandchild in tree.members and total >= 0.4
-        monkeypatch.setattr(_cputime, "_PROC", "/nonexistent")  # no /proc: the whole node, through psutil
-        assert len(_cputime.tree_table([os.getpid()])) > 1
-    finally:
-        os.kill(grandchild, 9)
-        sh.wait()
+    monkeypatch.setattr(_cputime, "_PROC", "/nonexistent")  # no /proc: the whole node, through psutil
+    assert len(_cputime.tree_table([os.getpid()])) > 1
 
 
 def psutil_children(pid):
