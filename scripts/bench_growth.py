@@ -9,7 +9,8 @@ Each size runs in fresh processes, so that peak RSS is that step's own:
 - derive: `write_run_outputs` (summary.json and trials.csv from the log), as the driver does at the end;
   its peak RSS is the driver's.
 - html: `raybench report RUN_DIR --html` (derive, terminal summary, plots and report.html), end to end.
-- tpe: TPE's suggest time with N finished trials in its history (median of 20 suggestions).
+- tpe: TPE's suggest time with N finished trials in its history and 7 pending, as 8 workers leave them (median
+  of 20 suggestions).
 
     python scripts/bench_growth.py                     # all four sizes
     python scripts/bench_growth.py --sizes 100 1000    # some of them
@@ -131,12 +132,16 @@ def child_tpe(n: int) -> dict:
         config = {"x": float(rng.uniform()), "y": float(10 ** rng.uniform(-4, -1))}
         sampler.replay(tid, config)
         sampler.observe(tid, _value(config, tid, EPOCHS))
+    # As in a live run with WORKERS workers: the other WORKERS - 1 trials are pending when one is suggested (the
+    # constant liar puts them in the bad group), and each new suggestion follows the oldest pending one's end.
+    pending = {tid: sampler.suggest(tid) for tid in range(n, n + WORKERS - 1)}
     times = []
-    for tid in range(n, n + 20):
+    for tid in range(n + WORKERS - 1, n + WORKERS - 1 + 20):
         t = time.perf_counter()
-        config = sampler.suggest(tid)
+        pending[tid] = sampler.suggest(tid)
         times.append(time.perf_counter() - t)
-        sampler.observe(tid, _value(config, tid, EPOCHS))
+        oldest = min(pending)
+        sampler.observe(oldest, _value(pending.pop(oldest), oldest, EPOCHS))
     return {"tpe_suggest_ms": statistics.median(times) * 1e3}
 
 
