@@ -111,26 +111,58 @@ class NodeMonitor:
             say_once("late-track", f"a track of {phase} {trial_id} arrived after its untrack and was ignored",
                      level=20)
             return False
-        t = self._wall() if t is None else float(t)
         if key in self._reg.live:
             raise ValueError(f"{phase} {trial_id} is already tracked; untrack it first")
         res = normalize_reserved(reserved)
         table = self._table_of({int(pid)}, [("startup", int(trial_id))] if phase == "trial" else [])
+        self._start(key, pid, res, self._wall() if t is None else float(t), seq, table)
+        return True
+
+    def _start(self, key: tuple[str, int], pid: int, res: dict[str, Any], t: float, seq: Optional[int],
+               table: dict[int, _cputime.ProcStat]) -> None:
+        phase, trial_id = key
         if phase == "trial":
-            self._reg.end(("startup", int(trial_id)), t, None, table)
+            self._reg.end(("startup", trial_id), t, None, table)
         shares = resolve_gpu_shares(self.gpu.devices, res["gpu_ids"])
         self._reg.start(Tracked(key, _cputime.TreeCpu(int(pid), table), res, shares, t, seq=seq or 0))
-        return True
 
     def untrack(self, trial_id: int, *, seq: Optional[int] = None, t: Optional[float] = None,
                 phase: str = "trial") -> None:
         """Stop following it at time `t` (default now). Its CPU time up to now still appears in the next sample."""
-        t = self._wall() if t is None else float(t)
-        keys = [(phase, int(trial_id)), *([("startup", int(trial_id))] if phase == "trial" else [])]
-        table = self._table_of(set(), keys)
+        self._end(int(trial_id), phase, self._wall() if t is None else float(t), seq,
+                  self._table_of(set(), self._ended_keys(int(trial_id), phase)))
+
+    @staticmethod
+    def _ended_keys(trial_id: int, phase: str) -> list[tuple[str, int]]:
+        return [(phase, trial_id), *([("startup", trial_id)] if phase == "trial" else [])]
+
+    def _end(self, trial_id: int, phase: str, t: float, seq: Optional[int], table) -> None:
         if phase == "trial":
-            self._reg.end(("startup", int(trial_id)), t, None, table)
-        self._reg.end((phase, int(trial_id)), t, seq, table)
+            self._reg.end(("startup", trial_id), t, None, table)
+        self._reg.end((phase, trial_id), t, seq, table)
+
+    def retrack(self, ended: int, trial_id: int, pid: int, reserved: Mapping[str, Any], *,
+                ended_seq: Optional[int] = None, ended_t: Optional[float] = None, seq: Optional[int] = None,
+                t: Optional[float] = None, phase: str = "trial") -> bool:
+        """`untrack(ended)` (phase "trial") and then `track(trial_id, pid, ...)`, as one process goes from one
+        trial to the next: one read of the processes for both, so the CPU time between the two is neither lost
+        nor counted twice, and half the reads of /proc. Returns what `track` returns."""
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+        key = (phase, int(trial_id))
+        res = normalize_reserved(reserved)
+        keys = self._ended_keys(int(ended), "trial")
+        table = self._table_of({int(pid)}, keys + ([("startup", int(trial_id))] if phase == "trial" else []))
+        self._end(int(ended), "trial", self._wall() if ended_t is None else float(ended_t), ended_seq, table)
+        if self._reg.is_late(key, seq):
+            self._reg.ignored += 1
+            say_once("late-track", f"a track of {phase} {trial_id} arrived after its untrack and was ignored",
+                     level=20)
+            return False
+        if key in self._reg.live:
+            raise ValueError(f"{phase} {trial_id} is already tracked; untrack it first")
+        self._start(key, pid, res, self._wall() if t is None else float(t), seq, table)
+        return True
 
     def _table_of(self, roots: set[int], keys: list[tuple[str, int]]) -> dict[int, _cputime.ProcStat]:
         """The processes that a track or untrack reads: the trees below `roots` and below the members of the

@@ -3,13 +3,15 @@
 It measures the node's idle baseline, then sends one `energy_sample` to the scheduler every
 `energy.interval_s`. Trial actors on the node call `track`/`untrack` as their trials start and end,
 through `track_trial`, `trial_warm` and `untrack_trial` below, which wait for the actor's answer and
-number their calls, so that an untrack can never be overtaken by its own track.
+number their calls, so that an untrack can never be overtaken by its own track. A trial actor that goes
+straight from one trial to the next sends the first's untrack with the second's track (`retrack`).
 The energy layer's one-time notices (no RAPL permission, estimated DRAM, ...) and every sampling gap
 become `warning` events; a failing read never stops sampling.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
@@ -76,17 +78,26 @@ def _call(energy: Any, name: str, *args: Any, **kwargs: Any) -> bool:
     return _tell(getattr(energy, name).remote(*args, **kwargs))  # a bare actor handle
 
 
-def track_trial(energy, trial_id: int, pid: int, reserved: dict[str, Any], *, phase: Optional[str] = None) -> bool:
+def track_trial(energy, trial_id: int, pid: int, reserved: dict[str, Any], *, phase: Optional[str] = None,
+                after: Optional[Untrack] = None) -> bool:
     """Tell the node's energy actor that this process now works on `trial_id`, and wait for its answer.
 
     The first trial of a process starts in phase "startup" (imports, data loading) until `trial_warm`.
     The process becomes the child subreaper of its descendants, so orphaned grandchildren stay counted.
+    after: the previous trial's untrack, still to send: it goes in the same call (`retrack`) when it is for the
+    same energy actor, else on its own first.
     """
     from raybench.energy._reaper import become_subreaper
 
+    if after is not None and after.energy is not energy:
+        send_untrack(after)
+        after = None
     become_subreaper()
     phase = phase or ("trial" if _warm else "startup")
-    return _call(energy, "track", trial_id, pid, reserved, seq=next(_seq), t=time.time(), phase=phase)
+    if after is None:
+        return _call(energy, "track", trial_id, pid, reserved, seq=next(_seq), t=time.time(), phase=phase)
+    return _call(energy, "retrack", after.trial_id, trial_id, pid, reserved, ended_seq=after.seq, ended_t=after.t,
+                 seq=next(_seq), t=time.time(), phase=phase)
 
 
 def trial_warm(energy, trial_id: int, pid: int, reserved: dict[str, Any]) -> None:
@@ -99,6 +110,25 @@ def trial_warm(energy, trial_id: int, pid: int, reserved: dict[str, Any]) -> Non
 
 def untrack_trial(energy, trial_id: int, *, phase: str = "trial") -> bool:
     return _call(energy, "untrack", trial_id, seq=next(_seq), t=time.time(), phase=phase)
+
+
+@dataclasses.dataclass(frozen=True)
+class Untrack:
+    """A trial's untrack, numbered and stamped when the trial ended, sent with the next trial's track (one call
+    instead of two: `track_trial(..., after=)`) or on its own (`send_untrack`) when no trial follows at once."""
+
+    energy: Any
+    trial_id: int
+    seq: int
+    t: float
+
+
+def untrack_later(energy, trial_id: int) -> Untrack:
+    return Untrack(energy, trial_id, next(_seq), time.time())
+
+
+def send_untrack(u: Untrack) -> bool:
+    return _call(u.energy, "untrack", u.trial_id, seq=u.seq, t=u.t, phase="trial")
 
 
 # ---- the energy actor --------------------------------------------------------------------------------
@@ -204,7 +234,7 @@ class EnergyNode:
         scheduler's report channel; None where no socket can be opened (they use Ray calls)."""
         if self._server is None:
             try:
-                self._server = ReportServer(self, node_ip(), calls=frozenset({"track", "untrack"}))
+                self._server = ReportServer(self, node_ip(), calls=frozenset({"track", "untrack", "retrack"}))
             except OSError:
                 return None
         return (*self._server.address, self._server.secret)
@@ -218,6 +248,19 @@ class EnergyNode:
             if self.monitor.is_tracked(trial_id, phase):  # a retried trial may come back to this node
                 self.monitor.untrack(trial_id, t=t, phase=phase)
             return self.monitor.track(trial_id, pid, reserved, seq=seq, t=t, phase=phase)
+
+    def retrack(self, ended: int, trial_id: int, pid: int, reserved: dict[str, Any], *,
+                ended_seq: Optional[int] = None, ended_t: Optional[float] = None, seq: Optional[int] = None,
+                t: Optional[float] = None, phase: str = "trial") -> bool:
+        """untrack(ended) and track(trial_id, ...) in one call, as a trial actor goes from one trial to the
+        next: half the calls, and one read of the processes for both (NodeMonitor.retrack)."""
+        if self.monitor is None:
+            return False
+        with self._lock:
+            if trial_id != ended and self.monitor.is_tracked(trial_id, phase):
+                self.monitor.untrack(trial_id, t=t, phase=phase)
+            return self.monitor.retrack(ended, trial_id, pid, reserved, ended_seq=ended_seq, ended_t=ended_t,
+                                        seq=seq, t=t, phase=phase)
 
     def untrack(self, trial_id: int, *, seq: Optional[int] = None, t: Optional[float] = None,
                 phase: str = "trial") -> bool:

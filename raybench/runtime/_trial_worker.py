@@ -15,7 +15,15 @@ from typing import Any, Optional
 from raybench.core.records import Assignment, BestTrial, Finished, Wait, WorkerShape
 from raybench.core.scheduler import ASSIGNMENT_WIRE
 from raybench.runtime._channel import ChannelClosed, ReportClient, connect
-from raybench.runtime._energy_node import EnergyLink, track_trial, trial_warm, untrack_trial
+from raybench.runtime._energy_node import (
+    EnergyLink,
+    Untrack,
+    send_untrack,
+    track_trial,
+    trial_warm,
+    untrack_later,
+    untrack_trial,
+)
 from raybench.runtime._names import energy_actor_name
 from raybench.runtime._watchdog import MemoryWatchdog
 
@@ -47,6 +55,7 @@ class TrialWorker:
         self.energy_actor_name = energy_actor_name(run_id, self.node_id) if run_id else None
         self._energy = None
         self._energy_failed = False  # a call to the energy actor failed: look it up again at the next trial
+        self._untrack_due: Optional[Untrack] = None  # the last trial's untrack, sent with the next one's track
         self._trial_id: Optional[int] = None
         self._scheduler = None
         self._client: Optional[ReportClient] = None  # the report channel to the scheduler; None: Ray calls
@@ -79,6 +88,7 @@ class TrialWorker:
         try:
             return self._serve(scheduler)
         finally:
+            self._send_untrack()
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -101,6 +111,7 @@ class TrialWorker:
         assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, None))
         while assignment is not None:
             if isinstance(assignment, Wait):  # paused trials may be promoted once running ones reach a rung
+                self._send_untrack()
                 time.sleep(assignment.seconds)
                 assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, None))
                 continue
@@ -110,6 +121,7 @@ class TrialWorker:
             # The call that ended the trial usually brought the next one too (only the fields that differ from
             # trial to trial, or seconds to wait); else ask, saying how it ended.
             if not handed:
+                self._send_untrack()
                 assignment = ray.get(scheduler.next_trial.remote(self.worker, self.node_id, self.pid, value))
             elif isinstance(value, float):
                 assignment = Wait(value)
@@ -127,9 +139,13 @@ class TrialWorker:
         self.watchdog.arm()
         energy = self._energy_actor()
         reserved = self._tracked
-        # Acknowledged; a process's first trial starts in "startup". A kept handle that fails (its actor died):
-        # look the node's newest energy actor up at once and tell that one.
-        if energy is not None and not track_trial(energy, tid, self.pid, reserved):
+        after, self._untrack_due = self._untrack_due, None
+        if energy is None and after is not None:
+            send_untrack(after)
+        # Acknowledged, with the last trial's untrack in the same call; a process's first trial starts in
+        # "startup". A kept handle that fails (its actor died): look the node's newest energy actor up at once
+        # and tell that one.
+        if energy is not None and not track_trial(energy, tid, self.pid, reserved, after=after):
             self._energy_failed = True
             again = self._energy_actor()
             if again is not None and again is not energy:
@@ -173,9 +189,15 @@ class TrialWorker:
             return False, None
         finally:
             self.watchdog.disarm()
-            if energy is not None and not untrack_trial(energy, tid):
-                self._energy_failed = True
+            if energy is not None:  # numbered and stamped now, sent with the next trial's track or on its own
+                self._untrack_due = untrack_later(energy, tid)
             self._trial_id = None
+
+    def _send_untrack(self) -> None:
+        """Send the last trial's untrack now: no trial follows at once (a wait, a hand-off not given, the end)."""
+        due, self._untrack_due = self._untrack_due, None
+        if due is not None and not send_untrack(due):
+            self._energy_failed = True
 
     def _report(self, scheduler, tid: int, reports: list[tuple], *, handoff: bool) -> tuple[int, bool, Any]:
         """One round trip with one or two reports: SchedulerCore.report_many's answer (the last decision,

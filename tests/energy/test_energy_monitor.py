@@ -150,6 +150,38 @@ def test_retracked_trial_keeps_the_cpu_of_its_first_attempt(tmp_path):
     assert mon.sample()["trial_cpu_s"][4] < 0.15
 
 
+def _burn_own(cpu_s: float) -> None:
+    end = time.process_time() + cpu_s
+    while time.process_time() < end:
+        pass
+
+
+def test_a_process_going_straight_to_its_next_trial_is_retracked_in_one_call(tmp_path):
+    """retrack ends one trial and starts the next on the same process: each keeps its own CPU time, stamped with
+    its own times; a retry of the same trial id works; a track that comes after its untrack is refused, while
+    the trial it ends still ends."""
+    mon = NodeMonitor(PowercapBackend(FakePowercap.intel(str(tmp_path)).root), NullGpus(), node_resources=NODE)
+    pid = os.getpid()
+    mon.track(5, pid, {"cpus": 1}, seq=1)
+    _burn_own(0.2)
+    t_end = time.time()
+    assert mon.retrack(5, 6, pid, {"cpus": 2}, ended_seq=2, ended_t=t_end, seq=3, t=t_end + 0.001) is True
+    assert mon.tracked == (6,)
+    _burn_own(0.3)
+    assert mon.retrack(6, 6, pid, {"cpus": 2}, ended_seq=4, seq=5) is True  # the same trial again
+    mon.untrack(6, seq=6)
+    s = mon.sample()
+    assert s["trial_cpu_s"][5] == pytest.approx(0.2, abs=0.06)
+    assert s["trial_cpu_s"][6] == pytest.approx(0.3, abs=0.06)
+    assert s["reserved"][5]["cpus"] == 1 and s["reserved"][6]["cpus"] == 2
+    mon.track(7, pid, {"cpus": 1}, seq=7)
+    mon.untrack(8, seq=9)  # trial 8's untrack overtook its track
+    assert mon.retrack(7, 8, pid, {"cpus": 1}, ended_seq=8, seq=9) is False
+    assert mon.tracked == ()
+    with pytest.raises(ValueError, match="unknown keys"):
+        mon.retrack(7, 9, pid, {"cpu": 1})
+
+
 def test_track_checks_its_input(tmp_path):
     mon = NodeMonitor(PowercapBackend(FakePowercap.intel(str(tmp_path)).root), NullGpus(), node_resources=NODE)
     with pytest.raises(ValueError, match="unknown keys"):

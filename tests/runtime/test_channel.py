@@ -286,11 +286,17 @@ def test_trial_actors_tell_their_energy_actor_over_its_channel(local_ray, tmp_pa
     e = time.process_time() + 0.3
     while time.process_time() < e:  # CPU for trial 7 to be measured
         pass
-    assert link.call("untrack", 7, seq=2, t=time.time(), phase="trial") is True
-    ray.get(actor.stop.remote())  # the last interval, trial 7's CPU in it, goes to the collector
+    # Straight on to trial 8: trial 7's untrack goes with trial 8's track, in one call.
+    assert link.call("retrack", 7, 8, pid, {"cpus": 1, "gpu_ids": []}, ended_seq=2, ended_t=time.time(), seq=3,
+                     t=time.time(), phase="trial") is True
+    e = time.process_time() + 0.3
+    while time.process_time() < e:
+        pass
+    assert link.call("untrack", 8, seq=4, t=time.time(), phase="trial") is True
+    ray.get(actor.stop.remote())  # the last interval, the trials' CPU in it, goes to the collector
     samples = [ev for batch in ray.get(collector.got.remote()) for ev in batch if ev["event"] == "energy_sample"]
-    assert samples and sum(s["trial_cpu_s"].get(7, 0.0) for s in samples) >= 0.25
+    assert samples and all(sum(s["trial_cpu_s"].get(t, 0.0) for s in samples) >= 0.25 for t in (7, 8))
     ray.kill(actor)
     time.sleep(0.5)
-    assert link.call("track", 8, pid, {"cpus": 1, "gpu_ids": []}, seq=3) is False  # dead: the call fails at once
+    assert link.call("track", 9, pid, {"cpus": 1, "gpu_ids": []}, seq=5) is False  # dead: the call fails at once
     assert link.client is None
