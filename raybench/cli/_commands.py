@@ -77,19 +77,24 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from raybench.events.derive import derive_run
+    from raybench.events.derive import derive_run, write_run_outputs
     from raybench.report import print_summary
 
     run_dir = existing_run_dir(args.run_dir)
-    derived = derive_run(run_dir)
     console = _console()
-    print_summary(derived.summary, console=console, run_dir=run_dir)
-    if args.html:
-        from raybench.report.html import write_report
-        from raybench.report.plots import run_data
+    if not args.html:
+        print_summary(write_run_outputs(run_dir), console=console, run_dir=run_dir)
+        return 0
+    from raybench.report.html import write_report
+    from raybench.report.plots import PlotIndex, run_data
 
-        path = write_report(run_dir, run=run_data(derived))  # the log read once, not again for the page
-        console.print(f"report: {path}")
+    # The log is read once: the outputs are derived and the page's index is gathered in the same pass, keeping
+    # the run-level events and what the page reads of the others, not every report.
+    index = PlotIndex()
+    derived = derive_run(run_dir, keep_events=False, taps=[index.add])
+    print_summary(derived.summary, console=console, run_dir=run_dir)
+    path = write_report(run_dir, run=run_data(derived, index))
+    console.print(f"report: {path}")
     return 0
 
 

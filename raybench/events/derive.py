@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -81,7 +81,10 @@ def run_log(run_dir: Union[str, os.PathLike]) -> Path:
 
 @dataclass(frozen=True)
 class DerivedRun:
-    """One pass over a run's log: its events, their fold, the trial rows and summary.json as written."""
+    """One pass over a run's log: its events, their fold, the trial rows and summary.json as written.
+
+    `events` and `by_kind` hold every event, or, from `derive_run(keep_events=False)`, the run-level ones only.
+    """
 
     run_dir: Path
     events: list[Mapping[str, Any]]
@@ -91,27 +94,41 @@ class DerivedRun:
     summary: dict[str, Any]
     summary_text: str  # summary.json's text, for readers that want it as a reader of the file sees it
     by_kind: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)  # `events` by kind, in order
+    n_events: int = 0  # how many events the log holds (all read, whether kept or not)
 
 
-def derive_run(run_dir: Union[str, os.PathLike], *, extra: Sequence[Section] = ()) -> DerivedRun:
+def derive_run(run_dir: Union[str, os.PathLike], *, extra: Sequence[Section] = (), keep_events: bool = True,
+               taps: Sequence[Callable[[Mapping[str, Any]], None]] = ()) -> DerivedRun:
     """Read RUN_DIR/events.msgpack once, write RUN_DIR/summary.json and RUN_DIR/trials.csv atomically, and
     return everything derived on the way (the HTML report reuses it instead of reading the log again).
 
+    keep_events=False keeps only the run-level events (memory then follows the trials, not the reports);
+    each of `taps` is given every event of the log, in order, in the same pass.
     A missing or unreadable run directory or log raises RunDirError; a file that is not an event log raises
     EventLogError. Damage in the log is recovered from and listed under "damage".
     """
     d = Path(run_dir)
     with gc_paused():
-        return _derive_run(d, extra, keep_per_trial=True)
+        return _derive_run(d, extra, keep_per_trial=keep_events or any(callable(s) for s in extra), taps=taps,
+                           keep_text=keep_events)
 
 
-def _derive_run(d: Path, extra: Sequence[Section], *, keep_per_trial: bool) -> DerivedRun:
+def _derive_run(d: Path, extra: Sequence[Section], *, keep_per_trial: bool, taps: Sequence[Callable] = (),
+                keep_text: bool = True) -> DerivedRun:
     """One streamed pass over the log. keep_per_trial=False keeps only its run-level events in the result
-    (summary.FactsBuilder): the outputs are the same, and memory follows the trials, not the reports."""
+    (summary.FactsBuilder): the outputs are the same, and memory follows the trials, not the reports.
+    keep_text=False writes summary.json as it is encoded and keeps no copy of its text."""
     damage: list[Any] = []
     b = FactsBuilder(keep_per_trial=keep_per_trial)
-    for e in iter_events(run_log(d), damage):
-        b.add(e)
+    events = iter_events(run_log(d), damage)
+    if taps:
+        for e in events:
+            b.add(e)
+            for tap in taps:
+                tap(e)
+    else:
+        for e in events:
+            b.add(e)
     facts = b.facts()
     state, rows = facts.state, facts.rows
     energy = section_energy(b.events, rows, resources=b.resources, last_t=b.max_t)
@@ -120,13 +137,13 @@ def _derive_run(d: Path, extra: Sequence[Section], *, keep_per_trial: bool) -> D
                          events=b.events if keep_per_trial else None)
     # The text is kept for the report; without it, it is written as it is encoded (with indent, json builds
     # the whole text from millions of pieces: about 100 MB held for the 16 MB summary of 100,000 trials).
-    text = json.dumps(summary, indent=2, allow_nan=False) + "\n" if keep_per_trial else None
+    text = json.dumps(summary, indent=2, allow_nan=False) + "\n" if keep_per_trial and keep_text else None
     try:
         atomic_write_text(d / TRIALS_FILE, trials_csv_pieces(rows, trial_energy(b.events)))
         atomic_write_text(d / SUMMARY_FILE, text if text is not None else _pieces(summary))
     except OSError as e:
         raise RunDirError(f"cannot write the run outputs in {d}: {e.strerror or e}; check free space and permissions") from e
-    return DerivedRun(d, b.events, tuple(damage), state, rows, summary, text or "", b.by_kind)
+    return DerivedRun(d, b.events, tuple(damage), state, rows, summary, text or "", b.by_kind, b.n_events)
 
 
 def _pieces(summary: dict[str, Any]) -> Iterator[str]:
@@ -143,4 +160,4 @@ def write_run_outputs(run_dir: Union[str, os.PathLike], *, extra: Sequence[Secti
     """
     d = Path(run_dir)
     with gc_paused():
-        return _derive_run(d, extra, keep_per_trial=any(callable(s) for s in extra)).summary
+        return _derive_run(d, extra, keep_per_trial=any(callable(s) for s in extra), keep_text=False).summary

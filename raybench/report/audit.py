@@ -26,7 +26,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -93,35 +93,47 @@ def _number(v: Any) -> Optional[float]:
 _TRIAL_KINDS = frozenset({"trial_created", "report", "decision", "trial_completed"})
 
 
-def _fold(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], dict[int, _Trial], list, dict[int, float]]:
-    """(config, trials, decisions, attributed joules per trial) from a run's events."""
-    config: dict[str, Any] = {}
-    trials: dict[int, _Trial] = {}
-    decisions: list[Mapping[str, Any]] = []
-    ledger = EnergyLedger()
-    metric = "val_accuracy"
-    for e in events:
+def _may_be_a_row(e: Mapping[str, Any]) -> bool:
+    """A decision the audit can make a row of: a pruning stop, or a protected trial's overridden stop."""
+    reason = e.get("reason") or {}
+    return ((e.get("action") == "stop" and reason.get("rule") != "budget")
+            or (reason.get("guard") == "protected" and reason.get("overridden") == "stop"))
+
+
+class Auditor:
+    """What the audit needs of a run's events, gathered one event at a time (`add`), so that a reader of the log
+    can audit it in the same pass as it derives the rest, holding per trial its curve and not every event.
+    `audit()` then gives what `audit(events)` gives."""
+
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {}
+        self.trials: dict[int, _Trial] = {}
+        self.decisions: list[Mapping[str, Any]] = []
+        self._ledger = EnergyLedger()
+        self._metric = "val_accuracy"
+
+    def add(self, e: Mapping[str, Any]) -> None:
         kind = e.get("event")
         if kind not in _TRIAL_KINDS:
-            if kind == "experiment_start" and not config:
-                config = dict(e.get("config") or {})
-                metric = (config.get("metric") or {}).get("name", "val_accuracy")
+            if kind == "experiment_start" and not self.config:
+                self.config = dict(e.get("config") or {})
+                self._metric = (self.config.get("metric") or {}).get("name", "val_accuracy")
             elif kind == "node_baseline":
-                ledger.add_baseline(e)
+                self._ledger.add_baseline(e)
             elif kind == "energy_sample":
-                ledger.add_sample(e)
-            continue
+                self._ledger.add_sample(e)
+            return
         tid = e.get("trial_id")
         if not isinstance(tid, int) or isinstance(tid, bool):
-            continue
-        t = trials.get(tid)
+            return
+        t = self.trials.get(tid)
         if t is None:
-            t = trials[tid] = _Trial()
+            t = self.trials[tid] = _Trial()
         if kind == "trial_created":
             t.config = e.get("config") or {}
         elif kind == "report":
             step = e.get("step")
-            value = _number((e.get("metrics") or {}).get(metric))
+            value = _number((e.get("metrics") or {}).get(self._metric))
             if isinstance(step, int) and value is not None:
                 t.values[step] = value
             if isinstance(step, int) and step >= t.last_step:
@@ -129,12 +141,27 @@ def _fold(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], dict[int
                 t.elapsed_s = _number(e.get("elapsed_s"))
                 t.report_j = _number(e.get("energy_j"))
         elif kind == "decision":
-            decisions.append(e)
+            if _may_be_a_row(e):
+                self.decisions.append(e)
         elif kind == "trial_completed":
             t.status = e.get("status")
             t.final = _number(e.get("final_metric"))
-    joules = {tid: v["cpu_j"] + v["dram_j"] + v["gpu_j"] for tid, v in ledger.trials().items()}
-    return config, trials, decisions, joules if ledger.n_samples else {}
+
+    def joules(self) -> dict[int, float]:
+        """Attributed joules per trial (empty without energy samples)."""
+        if not self._ledger.n_samples:
+            return {}
+        return {tid: v["cpu_j"] + v["dram_j"] + v["gpu_j"] for tid, v in self._ledger.trials().items()}
+
+    def audit(self, against: Optional[Iterable[Mapping[str, Any]]] = None) -> Audit:
+        return _audit(self, against)
+
+
+def _fold(events: Iterable[Mapping[str, Any]]) -> Auditor:
+    a = Auditor()
+    for e in events:
+        a.add(e)
+    return a
 
 
 def _key(config: Mapping[str, Any]) -> str:
@@ -143,9 +170,8 @@ def _key(config: Mapping[str, Any]) -> str:
 
 def _full_finals(events: Iterable[Mapping[str, Any]], epochs: int) -> dict[str, float]:
     """config -> final value, for the trials of a full run that reached `epochs`."""
-    _, trials, _, _ = _fold(events)
     out = {}
-    for t in trials.values():
+    for t in _fold(events).trials.values():
         if t.last_step >= epochs and t.status != "pruned":
             final = t.final if t.status == "completed" and t.final is not None else t.values.get(t.last_step)
             if final is not None:
@@ -163,9 +189,13 @@ def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def audit(events: Sequence[Mapping[str, Any]], against: Optional[Sequence[Mapping[str, Any]]] = None) -> Audit:
-    """The audit of a run's stops; see the module's docstring."""
-    config, trials, decisions, joules = _fold(events)
+def audit(events: Iterable[Mapping[str, Any]], against: Optional[Iterable[Mapping[str, Any]]] = None) -> Audit:
+    """The audit of a run's stops; see the module's docstring. Each of `events` and `against` is read once."""
+    return _audit(_fold(events), against)
+
+
+def _audit(folded: Auditor, against: Optional[Iterable[Mapping[str, Any]]]) -> Audit:
+    config, trials, decisions, joules = folded.config, folded.trials, folded.decisions, folded.joules()
     metric = (config.get("metric") or {}).get("name", "val_accuracy")
     mode = (config.get("metric") or {}).get("mode", "max")
     sign = 1.0 if mode == "max" else -1.0

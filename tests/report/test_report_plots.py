@@ -174,3 +174,48 @@ def test_the_report_command_reads_the_log_once_and_sees_what_a_fresh_load_sees(r
     assert one_pass.summary == fresh.summary and one_pass.damage == fresh.damage
     assert (one_pass.start_t, one_pass.end_t) == (fresh.start_t, fresh.end_t)
     assert one_pass.state.trials.keys() == fresh.state.trials.keys()
+
+
+def _page_files(run_dir: Path) -> dict[str, bytes]:
+    files = [run_dir / "report.html", *sorted((run_dir / "plots").glob("*.png"))]
+    return {f.name: f.read_bytes() for f in files}
+
+
+def _scheduled_run(run_dir: Path, n: int = 300) -> Path:
+    """A run the scheduler core writes itself: n zero-cost trials through stopping ASHA, many stops."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import bench_growth
+
+    run_dir.mkdir()
+    bench_growth.child_schedule(n, str(run_dir))
+    return run_dir
+
+
+@pytest.mark.parametrize("which", ["rich", "bare", "sample", "scheduled"])
+def test_the_streamed_report_draws_the_same_page_as_a_full_load(which, rich_run, bare_run, sample_run,
+                                                                tmp_path) -> None:
+    """`raybench report --html` keeps only what the page reads of the per-report events (PlotIndex); the page
+    and its plots are the same bytes as those drawn from every event of the log."""
+    from raybench.events.derive import derive_run
+    from raybench.report.html import write_report
+    from raybench.report.plots import PlotIndex, run_data
+
+    run_dir = {"rich": rich_run, "bare": bare_run, "sample": sample_run}.get(which) or _scheduled_run(tmp_path / "s")
+    derive_run(run_dir)  # summary.json as `raybench report` writes it first
+    full = load_run(run_dir)
+    write_report(run_dir, run=full)
+    expected = _page_files(run_dir)
+    index = PlotIndex()
+    derived = derive_run(run_dir, keep_events=False, taps=[index.add])
+    streamed = run_data(derived, index)
+    assert len(streamed.events) < len(full.events) or which != "scheduled"  # reports and decisions not kept
+    assert streamed.event_count == full.event_count
+    assert streamed.stops == full.stops and streamed.steps == full.steps
+    assert list(streamed.samples) == list(full.samples) and streamed.log_audit == full.log_audit
+    assert streamed.rows == full.rows and streamed.summary == full.summary
+    if which == "scheduled":
+        assert streamed.stops and streamed.log_audit["rows"]  # a run with stops: the audit has rows to compare
+    write_report(run_dir, run=streamed)
+    assert _page_files(run_dir) == expected

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from raybench.report.plots._data import (
     OUTCOME_COLORS,
+    PlotIndex,
     RunData,
     Span,
     Stop,
@@ -54,6 +55,7 @@ __all__ = [
     "Plot",
     "PlotSet",
     "PowerSeries",
+    "PlotIndex",
     "RunData",
     "Span",
     "Stop",
@@ -98,7 +100,7 @@ def run_audit(run: RunData) -> Optional[dict]:
     write_plots makes it once and keeps it in PlotSet.audit for the page's table (seconds at 100,000 trials)."""
     import json
 
-    from raybench.report.audit import AUDIT_FILE, audit
+    from raybench.report.audit import AUDIT_FILE
 
     path = run.run_dir / AUDIT_FILE
     if path.is_file():
@@ -106,10 +108,7 @@ def run_audit(run: RunData) -> Optional[dict]:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             pass
-    try:
-        return audit(run.events).to_dict()
-    except (KeyError, TypeError, ValueError):
-        return None
+    return run.log_audit
 
 
 def _save(fig: Figure, out: Path, name: str, title: str, alt: str) -> Plot:

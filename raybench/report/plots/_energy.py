@@ -21,7 +21,7 @@ _NO_BACKEND = frozenset({"", "none", "null"})
 
 def energy_samples(run: RunData) -> list[Mapping[str, Any]]:
     """energy_sample events with a valid interval, sorted by their end t1."""
-    out = [e for e in run.of_type("energy_sample") if is_number(e.get("t0")) and is_number(e.get("t1"))]
+    out = [e for e in run.samples if is_number(e.get("t0")) and is_number(e.get("t1"))]
     return sorted(out, key=lambda e: (float(e["t1"]), str(e.get("node_id"))))
 
 
