@@ -8,7 +8,8 @@ Each size runs in fresh processes, so that peak RSS is that step's own:
   its RSS is read at trial N/10 and at the end, and its peak.
 - derive: `write_run_outputs` (summary.json and trials.csv from the log), as the driver does at the end;
   its peak RSS is the driver's.
-- html: `raybench report RUN_DIR --html` (derive, terminal summary, plots and report.html), end to end.
+- html: `raybench report RUN_DIR --html` (derive, terminal summary, plots and report.html), end to end, in its
+  own process: its time and peak RSS.
 - tpe: TPE's suggest time with N finished trials in its history and 7 pending, as 8 workers leave them (median
   of 20 suggestions).
 
@@ -153,13 +154,18 @@ def _child(*args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _html(run_dir: str) -> float:
+def _html(run_dir: str) -> dict:
+    """`raybench report RUN_DIR --html` in its own process: its wall time and its peak RSS (from wait4)."""
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "raybench", "report", run_dir, "--html"], capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    if out.returncode != 0:
-        raise RuntimeError(f"raybench report --html failed:\n{out.stderr[-3000:]}")
-    return time.perf_counter() - t
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen([sys.executable, "-m", "raybench", "report", run_dir, "--html"],
+                             stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONPATH": os.getcwd()})
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"raybench report --html failed:\n{err.read().decode(errors='replace')[-3000:]}")
+    return {"html_s": time.perf_counter() - t, "html_peak_mb": usage.ru_maxrss / 1024}
 
 
 def main(argv=None) -> int:
@@ -185,18 +191,18 @@ def main(argv=None) -> int:
             row = {"n": n}
             row.update(_child("schedule", str(n), run_dir))
             row.update(_child("derive", run_dir))
-            row["html_s"] = _html(run_dir)
+            row.update(_html(run_dir))
             row.update(_child("tpe", str(n)))
             print(json.dumps(row), flush=True)
             rows.append(row)
     print(f"\nmachine: {os.cpu_count()} CPUs; synthetic zero-cost trials, {EPOCHS} epochs, ASHA (grace 1, eta 3), "
           f"{WORKERS} simulated workers")
     print("| trials | scheduler us/decision | TPE suggest ms | log bytes/trial | derive s | report --html s | "
-          "driver peak RSS MB | scheduler RSS MB at N/10 -> end (peak) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "driver peak RSS MB | report --html peak RSS MB | scheduler RSS MB at N/10 -> end (peak) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['n']:,} | {r['decision_us']:.0f} | {r['tpe_suggest_ms']:.2f} | {r['log_bytes_per_trial']:.0f} | "
-              f"{r['derive_s']:.2f} | {r['html_s']:.1f} | {r['driver_peak_mb']:.0f} | "
+              f"{r['derive_s']:.2f} | {r['html_s']:.1f} | {r['driver_peak_mb']:.0f} | {r['html_peak_mb']:.0f} | "
               f"{r['sched_rss_tenth_mb']:.0f} -> {r['sched_rss_end_mb']:.0f} ({r['sched_peak_mb']:.0f}) |")
     return 0
 
