@@ -15,6 +15,7 @@ Each size runs in fresh processes, so that peak RSS is that step's own:
 
     python scripts/bench_growth.py                     # all four sizes
     python scripts/bench_growth.py --sizes 100 1000    # some of them
+    python scripts/bench_growth.py --plot docs/growth.png   # and a figure of every cost against the trials
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000, 100_000])
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--keep", help="keep the run directories under this folder")
+    ap.add_argument("--plot", help="also draw every cost against the number of trials into this PNG")
     args = ap.parse_args(argv)
     if args.child:
         what, *rest = args.child
@@ -204,7 +206,47 @@ def main(argv=None) -> int:
         print(f"| {r['n']:,} | {r['decision_us']:.0f} | {r['tpe_suggest_ms']:.2f} | {r['log_bytes_per_trial']:.0f} | "
               f"{r['derive_s']:.2f} | {r['html_s']:.1f} | {r['driver_peak_mb']:.0f} | {r['html_peak_mb']:.0f} | "
               f"{r['sched_rss_tenth_mb']:.0f} -> {r['sched_rss_end_mb']:.0f} ({r['sched_peak_mb']:.0f}) |")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"\nfigure: {args.plot}")
     return 0
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """Per-trial costs (flat lines mean the cost does not grow) and memory against the trials, log-scaled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["n"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+    panels = (
+        ("time per decision or suggestion", "ms", [
+            ("scheduler, per decision", [r["decision_us"] / 1e3 for r in rows]),
+            ("TPE, per suggestion (7 pending)", [r["tpe_suggest_ms"] for r in rows])]),
+        ("time per trial, after the run", "ms per trial", [
+            ("derive (summary.json, trials.csv)", [r["derive_s"] / r["n"] * 1e3 for r in rows]),
+            ("report --html, end to end", [r["html_s"] / r["n"] * 1e3 for r in rows])]),
+        ("peak memory", "MB", [
+            ("driver at the run's end (derive)", [r["driver_peak_mb"] for r in rows]),
+            ("report --html", [r["html_peak_mb"] for r in rows]),
+            ("scheduler", [r["sched_peak_mb"] for r in rows])]),
+    )
+    for ax, (title, unit, series) in zip(axes, panels):
+        for label, ys in series:
+            ax.plot(n, ys, marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("trials in the run")
+        ax.set_ylabel(unit)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"How raybench's costs grow with the trials (synthetic zero-cost trials, {WORKERS} simulated "
+                 f"workers, {os.cpu_count()} CPUs)", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ and how much time the hypervisor took from this VM (steal).
     python scripts/bench_scale.py --workers 32 --no-tune
     python scripts/bench_scale.py --workers 8 32 64 --no-tune --repeats 1 --trials 12000 --floor
     python scripts/bench_scale.py --workers 8 32 64 --repeats 1 --tune-trials 150 --trials 6000 --ablate-channel
+    python scripts/bench_scale.py --workers 8 32 64 --repeats 1 --floor --plot docs/scale.png
 """
 
 from __future__ import annotations
@@ -322,6 +323,7 @@ def main(argv=None) -> int:
                     help="also run the same workers against a scheduler that answers at once, deciding and logging "
                          "nothing: the latency the machine and the workers set")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--plot", help="also draw trials/s and decision latency against the workers into this PNG")
     args = ap.parse_args(argv)
     if args.quick:
         args.workers, args.repeats = [8, 32], 1
@@ -377,7 +379,47 @@ def main(argv=None) -> int:
                   f"{r['reports_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['sched_cpu'] * 100:.0f} | "
                   f"{r['sched_us_per_report']:.0f} | {r['worker_ms_per_trial']:.1f} | "
                   f"{r['machine_busy_cpus']:.2f} | {r['steal_pct']:.1f} |")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"\nfigure: {args.plot}")
     return 0
+
+
+def plot(rows: list, path: str) -> None:
+    """trials/s (raybench, Tune, each ablation) and the decision latency's p50 and p99 against the workers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workers = [w for w, *_ in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    series = {"raybench": [rb for _, _, _, rb, _, _, _ in rows]}
+    for _, _, _, _, _, _, ablated in rows:
+        for name in ablated:
+            series.setdefault("raybench" + name, [a.get(name) for *_, a in rows])
+    for name, runs in series.items():
+        left.plot(workers, [r["trials_s"] if r else float("nan") for r in runs], marker="o", label=name)
+        if name in ("raybench", "raybench (floor)"):
+            right.plot(workers, [r["p50_ms"] for r in runs], marker="o", label=f"{name}: p50")
+            right.plot(workers, [r["p99_ms"] for r in runs], marker="s", linestyle="--", label=f"{name}: p99")
+    if any(tu for _, _, _, _, tu, _, _ in rows):
+        left.plot(workers, [tu["trials_s"] if tu else float("nan") for _, _, _, _, tu, _, _ in rows], marker="^",
+                  label="Ray Tune (reuse_actors, ASHA)")
+    right.axhline(50, color="grey", linestyle=":", label="target: p99 50 ms")
+    left.set_yscale("log")
+    for ax, title, unit in ((left, "trials per second (steady state)", "trials/s"),
+                            (right, "a report's decision as the worker waits for it", "ms")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(workers, [str(w) for w in workers])
+        ax.set_title(title)
+        ax.set_xlabel("workers")
+        ax.set_ylabel(unit)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Zero-cost trials on a simulated cluster of {NODES} nodes, {os.cpu_count()} CPUs", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _median(runs: list[dict]) -> dict:

@@ -146,14 +146,15 @@ class NodeMonitor:
                 t: Optional[float] = None, phase: str = "trial") -> bool:
         """`untrack(ended)` (phase "trial") and then `track(trial_id, pid, ...)`, as one process goes from one
         trial to the next: one read of the processes for both, so the CPU time between the two is neither lost
-        nor counted twice, and half the reads of /proc. Returns what `track` returns."""
+        nor counted twice, and half the reads of /proc. Returns what `track` returns. The ended trial ends even
+        when the new one's arguments are refused (ValueError)."""
+        keys = self._ended_keys(int(ended), "trial")
+        table = self._table_of({int(pid)}, keys + [("startup", int(trial_id))])
+        self._end(int(ended), "trial", self._wall() if ended_t is None else float(ended_t), ended_seq, table)
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
         key = (phase, int(trial_id))
         res = normalize_reserved(reserved)
-        keys = self._ended_keys(int(ended), "trial")
-        table = self._table_of({int(pid)}, keys + ([("startup", int(trial_id))] if phase == "trial" else []))
-        self._end(int(ended), "trial", self._wall() if ended_t is None else float(ended_t), ended_seq, table)
         if self._reg.is_late(key, seq):
             self._reg.ignored += 1
             say_once("late-track", f"a track of {phase} {trial_id} arrived after its untrack and was ignored",

@@ -149,8 +149,10 @@ class TrialWorker:
             self._energy_failed = True
             again = self._energy_actor()
             if again is not None and again is not energy:
-                energy = again
-                self._energy_failed = not track_trial(energy, tid, self.pid, reserved)
+                energy = again  # the last trial's untrack goes too: to its own actor first, if that is another
+                self._energy_failed = not track_trial(energy, tid, self.pid, reserved, after=after)
+            elif after is not None:
+                send_untrack(after)
         t_start = time.time()
         held: list[tuple] = []  # a report trained but not yet sent (at most one)
         try:

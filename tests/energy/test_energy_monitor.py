@@ -178,8 +178,10 @@ def test_a_process_going_straight_to_its_next_trial_is_retracked_in_one_call(tmp
     mon.untrack(8, seq=9)  # trial 8's untrack overtook its track
     assert mon.retrack(7, 8, pid, {"cpus": 1}, ended_seq=8, seq=9) is False
     assert mon.tracked == ()
+    mon.track(10, pid, {"cpus": 1}, seq=10)
     with pytest.raises(ValueError, match="unknown keys"):
-        mon.retrack(7, 9, pid, {"cpu": 1})
+        mon.retrack(10, 11, pid, {"cpu": 1})
+    assert mon.tracked == ()  # the ended trial ended all the same
 
 
 def test_track_checks_its_input(tmp_path):

@@ -300,3 +300,52 @@ def test_trial_actors_tell_their_energy_actor_over_its_channel(local_ray, tmp_pa
     time.sleep(0.5)
     assert link.call("track", 9, pid, {"cpus": 1, "gpu_ids": []}, seq=5) is False  # dead: the call fails at once
     assert link.client is None
+
+
+def test_an_untrack_for_another_energy_actor_goes_to_that_one_before_the_track(local_ray, tmp_path):
+    """track_trial(..., after=): the ended trial's untrack goes with the next track when both are for the same
+    energy actor (one retrack call), and to its own actor first when the next track goes to another (a
+    replaced energy actor): no trial is left tracked on the actor it ran on."""
+    import ray
+
+    from raybench.runtime.actors import EnergyActor
+
+    spec = {"backend": "estimate", "gpu": "none", "baseline_s": 0, "interval_s": 0.2}
+
+    @ray.remote(num_cpus=0)
+    class Collector:
+        def __init__(self):
+            self.batches = []
+
+        def energy(self, events):
+            self.batches.append(events)
+
+        def got(self):
+            return self.batches
+
+    @ray.remote(num_cpus=0)
+    def trial_actor_side(a, b):  # in a process of its own, as a trial actor (track_trial makes it a subreaper)
+        import os
+
+        from raybench.runtime._energy_node import EnergyLink, send_untrack, track_trial, untrack_later
+
+        link_a, link_b, pid, res = EnergyLink(a), EnergyLink(b), os.getpid(), {"cpus": 1, "gpu_ids": []}
+        ok = [track_trial(link_a, 1, pid, res, phase="trial")]
+        ok.append(track_trial(link_a, 2, pid, res, phase="trial", after=untrack_later(link_a, 1)))  # retrack
+        ok.append(track_trial(link_b, 3, pid, res, phase="trial", after=untrack_later(link_a, 2)))  # A, then B
+        ok.append(send_untrack(untrack_later(link_b, 3)))
+        return ok
+
+    collectors = [Collector.remote(), Collector.remote()]
+    actors = [EnergyActor.remote(n, "host", spec, {"cpus": 2, "memory_mb": 1024, "gpus": 0, "tpus": 0})
+              for n in ("a", "b")]
+    ray.get([actor.start.remote(c) for actor, c in zip(actors, collectors)])
+    assert ray.get(trial_actor_side.remote(*actors)) == [True] * 4
+    time.sleep(0.5)  # samples after every untrack: nothing is tracked any more
+    ray.get([actor.stop.remote() for actor in actors])
+    for collector, trials in zip(collectors, ({1, 2}, {3})):
+        samples = [e for batch in ray.get(collector.got.remote()) for e in batch if e["event"] == "energy_sample"]
+        seen = {int(t) for s in samples for t in s["held_s"]}
+        assert seen == trials
+        assert not samples[-1]["held_s"]  # the last sample: every trial untracked
+        assert sum(s["held_s"].get(t, 0.0) for s in samples for t in trials) < 0.3  # held for moments only

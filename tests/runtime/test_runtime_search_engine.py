@@ -74,4 +74,5 @@ def test_each_trial_is_measured_only_while_it_runs(local_ray, tmp_path):
     n_attempts = collections.Counter(e["trial_id"] for e in events if e["event"] == "trial_started")
     for tid, seconds in attempts.items():
         # Measured: within 2 ms of its attempts' time; an untrack left until the next wait ends was 170 ms late.
+        # The bound leaves room for a loaded machine between the two.
         assert held[tid] <= seconds + 0.05 + 0.01 * n_attempts[tid], (tid, held[tid], seconds)

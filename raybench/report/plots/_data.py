@@ -91,7 +91,7 @@ class RunData:
     @cached_property
     def stops(self) -> list[Stop]:
         """Every decision with action "stop", in log order."""
-        index = PlotIndex()
+        index = PlotIndex(audit=False)
         for e in self.of_type("decision"):
             index.add(e)
         return index.stops
@@ -99,7 +99,7 @@ class RunData:
     @cached_property
     def steps(self) -> dict[int, tuple[int, int]]:
         """(first, last) reported step per trial id."""
-        index = PlotIndex()
+        index = PlotIndex(audit=False)
         for e in self.of_type("report"):
             index.add(e)
         return index.steps
@@ -205,6 +205,8 @@ def load_run(run_dir: Union[str, os.PathLike]) -> RunData:
 def run_data(derived: DerivedRun, index: Optional[PlotIndex] = None) -> RunData:
     """RunData from a derive pass that just wrote the run's outputs: no second read of the log. With the index
     that pass fed (derive_run(keep_events=False, taps=[index.add])), the per-report events were not kept."""
+    if index is None and not derived.summary_text:
+        raise ValueError("derive_run(keep_events=False) kept no reports or decisions: pass the PlotIndex it fed")
     summary = json.loads(derived.summary_text) if derived.summary_text else derived.summary
     run = _run_data(derived.run_dir, derived.events, derived.state, derived.rows, summary, derived.damage,
                     n_events=derived.n_events if index is not None else None)

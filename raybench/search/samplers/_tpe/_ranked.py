@@ -74,6 +74,7 @@ class RankedSplit:
     """
 
     def __init__(self, n_good: Callable[[int], int], liar: bool, capacity: int = 256) -> None:
+        capacity = max(int(capacity), 1)
         self._n_good = n_good
         self._liar = liar
         self._side = np.zeros(capacity, dtype=np.int8)       # NONE, GOOD or BAD (finished and bad)

@@ -9,13 +9,14 @@ largest l(x) / g(x), which maximises expected improvement (Bergstra et al., 2011
 Cost: a model of every trial would make each suggestion linear in the history, so a group of more
 than MAX_KERNELS trials is modelled from a weighted sample of them (group_kernels) with the same
 total weight. Fitting and scoring then cost the same however long the run. With one objective the
-split itself is kept as trials arrive (_ranked.RankedSplit, O(log n) a change) once more than
-RANKED_FROM trials have finished, so nothing in a suggestion passes over every trial; below that,
+split itself is kept as trials arrive (_ranked.RankedSplit, O(log n) a change) once RANKED_FROM
+trials have finished, so nothing in a suggestion passes over every trial; below that,
 and with several objectives, the finished trials are split afresh per suggestion (_split.py).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
@@ -90,7 +91,7 @@ class TPESampler(Sampler):
         self._layout = parzen.Layout.of(self._params)
         self._joint_layout = joint.JointLayout.of(self._params)
         self._signs = np.array([-1.0 if m == "max" else 1.0 for _, m in self._objectives])
-        split = (RankedSplit(lambda n: n_good_trials(n, self._gamma), constant_liar)
+        split = (RankedSplit(functools.partial(n_good_trials, gamma=self._gamma), constant_liar)
                  if self.n_objectives == 1 else None)
         self._table = TrialTable(len(self._params), n_objectives=self.n_objectives, split=split)
         self.warm_start_report: Optional[WarmStartReport] = None
