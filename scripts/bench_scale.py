@@ -175,7 +175,7 @@ def raybench_once(workers: int, trials: int, out: str, pairs: bool = True, profi
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(cfg, out)
     run_id = f"bench{os.getpid()}{len(os.listdir(os.path.dirname(out)))}"
     ray.get(sched.start.remote(run_id=run_id, env={}, requested=workers, effective=workers))
-    fleet = EnergyFleet(cfg, run_id, sched, print)
+    fleet = EnergyFleet(cfg, run_id, sched, _say)
     fleet.start(alive_nodes())  # energy on: an energy actor per node, its baseline measured, as a run does
     actors = [ray.remote(max_restarts=0, **quiet)(worker_cls).options(**shape.ray_options(), scheduling_strategy="SPREAD")
               .remote(i, shape, run_id=energy_run_id(cfg, run_id), memory_limit=False) for i in range(workers)]
@@ -420,6 +420,13 @@ def plot(rows: list, path: str) -> None:
     fig.suptitle(f"Zero-cost trials on a simulated cluster of {NODES} nodes, {os.cpu_count()} CPUs", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _say(message: str) -> None:
+    """The energy layer's notices, as a run shows them (they carry console markup)."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(message)
 
 
 def _median(runs: list[dict]) -> dict:
