@@ -40,11 +40,27 @@ class ProcStat:
     children_s: float  # cutime + cstime: reaped descendants
 
 
-def _read_stat(pid: str) -> ProcStat | None:
+def _read_proc(path: str) -> bytes | None:
+    """A /proc file's bytes, or None where it cannot be read (its process or thread ended). Plain system calls:
+    a track reads a few dozen of these, and a Python file object costs more than the read itself."""
     try:
-        with open(f"{_PROC}/{pid}/stat", "rb") as f:
-            raw = f.read()
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_stat(pid: str) -> ProcStat | None:
+    raw = _read_proc(f"{_PROC}/{pid}/stat")
+    if raw is None:
         return None  # exited while we looked
     # comm (field 2) may hold spaces and parentheses: split after the last ')'.
     fields = raw[raw.rfind(b")") + 2 :].split()
@@ -78,16 +94,18 @@ def has_children_files() -> bool:
 def _children_of(pid: int) -> list[int]:
     """The direct children of pid, from /proc/PID/task/*/children (each thread lists the ones it forked)."""
     out: list[int] = []
+    task = f"{_PROC}/{pid}/task/"
     try:
-        tids = os.listdir(f"{_PROC}/{pid}/task")
+        tids = os.listdir(task)
     except OSError:
         return out
     for tid in tids:
-        try:
-            with open(f"{_PROC}/{pid}/task/{tid}/children", "rb") as f:
-                out.extend(int(c) for c in f.read().split())
-        except (OSError, ValueError):
-            continue  # the thread or the process ended meanwhile
+        raw = _read_proc(f"{task}{tid}/children")
+        if raw:  # None: the thread or the process ended meanwhile
+            try:
+                out.extend(int(c) for c in raw.split())
+            except ValueError:
+                continue
     return out
 
 
