@@ -40,7 +40,7 @@ def test_a_real_run_reports_the_fake_devices_power_within_one_percent(tmp_path, 
         "name": "fake-rapl", "seed": 0,
         "task": {"dataset": "synthetic", "epochs": 2, "options": {"epoch_time_s": 0.4}},
         "search_space": {"x": {"type": "choice", "values": [0.2, 0.8]}},
-        "workers": {"count": 1, "cpus": 1, "memory_mb": 256},
+        "workers": {"count": 1, "cpus": 1, "memory_mb": 1024},
         "energy": {"backend": "powercap", "gpu": "none", "powercap_root": str(fake_rapl), "baseline_s": 0.3,
                    "interval_s": 0.25},
     }

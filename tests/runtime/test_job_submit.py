@@ -21,7 +21,7 @@ search_space:
   x: {type: uniform, low: 0.0, high: 1.0}
 sampler: {type: random}
 pruner: {type: asha, grace_period: 1, reduction_factor: 2, max_t: 3}
-workers: {count: 2, cpus: 1, memory_mb: 256}
+workers: {count: 2, cpus: 1, memory_mb: 1024}
 budget: {max_trials: 6}
 energy: {baseline_s: 0.5, interval_s: 0.5}
 """

@@ -26,7 +26,7 @@ def three_nodes():
 
 
 def test_trial_actors_spread_over_three_nodes(three_nodes, tmp_path):
-    cfg = experiment(workers={"count": 3, "cpus": 1, "memory_mb": 256},
+    cfg = experiment(workers={"count": 3, "cpus": 1, "memory_mb": 1024},
                      task={"dataset": "synthetic", "epochs": 3, "options": {"epoch_time_s": 0.2}},
                      budget={"max_trials": 9}, pruner={"type": "none"})
     summary = run(cfg, tmp_path / "r")
