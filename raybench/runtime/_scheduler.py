@@ -80,7 +80,7 @@ class LiveScheduler(SchedulerCore):
                 self._server = ReportServer(self, node_ip())
             except OSError as e:
                 self._no_channel = True
-                self.emit("warning", code="report_channel",
+                self._emit("warning", code="report_channel",
                           message=f"the scheduler could not open its report channel ({e.strerror or e}); trial "
                                   "actors report through Ray calls, which cost more CPU a report")
                 return None
@@ -95,7 +95,7 @@ class LiveScheduler(SchedulerCore):
         """A trial actor could not reach the report channel: it reports through Ray calls (said once a node)."""
         if node_id not in self._unreachable:
             self._unreachable.add(node_id)
-            self.emit("warning", code="report_channel", node_id=node_id,
+            self._emit("warning", code="report_channel", node_id=node_id,
                       message=f"worker {worker} on node {str(node_id)[:8]} cannot reach the scheduler's report "
                               f"channel ({why}); its node's trial actors report through Ray calls, at more CPU a "
                               "report. Open the port between the nodes, or set workers.report_channel: ray")
@@ -147,7 +147,7 @@ class LiveScheduler(SchedulerCore):
             self.store.save(trial_id, step, checkpoint, delay_s=WRITE_DELAY_S if epoch_s < QUICK_EPOCH_S else 0.0)
         err = self.store.take_error() if self.store is not None else None
         if err is not None:  # the writer thread's; the run goes on, with older checkpoints on disk
-            self.emit("warning", code="checkpoint_write",
+            self._emit("warning", code="checkpoint_write",
                       message=f"a checkpoint file could not be written ({type(err).__name__}: {err}); after a "
                               "crash, running trials continue from an older checkpoint or epoch 1; check free space")
         return action
@@ -194,11 +194,11 @@ class LiveScheduler(SchedulerCore):
             prov[d] = "estimated" if was != "none" else "none"
         domains = [d for d, p in prov.items() if p == "estimated"]
         gpu_j = {i: float(j or 0.0) / last_dt * dt for i, j in (last.get("gpu_j") or {}).items()}
-        self.emit("energy_sample", node_id=node_id, t0=t0, t1=t1, energy_j=energy, provenance=prov,
+        self._emit("energy_sample", node_id=node_id, t0=t0, t1=t1, energy_j=energy, provenance=prov,
                   node_cpu_s=0.0, node_resources=dict(last.get("node_resources") or {}), trial_cpu_s={},
                   trial_gpu_j={}, gpu_j=gpu_j, reserved={}, held_s={}, gap={"domains": domains, "error": reason},
                   estimate_range={d: list(GAP_RANGE) for d in domains})
-        self.emit("warning", code="energy_gap", node_id=node_id, t0=t0, t1=t1,
+        self._emit("warning", code="energy_gap", node_id=node_id, t0=t0, t1=t1,
                   message=f"node {str(node_id)[:8]}: no energy measured for {dt:.1f} s ({reason}); estimated from "
                           "the previous interval's power, unattributed, and a new energy actor started")
         return dt
