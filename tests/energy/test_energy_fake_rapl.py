@@ -2,7 +2,10 @@
 
 raybench.testing.fake_rapl runs as its own process and keeps a powercap tree's counters moving at 25 W
 (package) and 5 W (dram), wrapping every 1.6 s of package energy; the run's energy section must report
-those powers within 1 %.
+those powers within 1 %. A real counter is advanced by the hardware and never waits for a CPU; the fake one
+is a process, so it runs at a raised priority where the test may raise it (root), and the run lasts about 5 s:
+on a loaded 2-core CI machine a writer that lost the CPU for 40 ms while Ray started put a 2.6 s run's dram
+power 1.5 % off.
 """
 
 import json
@@ -20,12 +23,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 pytestmark = pytest.mark.timeout(120)
 
 
+def _raise_priority() -> None:
+    try:
+        os.nice(-10)
+    except OSError:
+        pass  # not permitted (not root): the longer run alone keeps the error small
+
+
 @pytest.fixture
 def fake_rapl(tmp_path):
     root = tmp_path / "powercap"
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "raybench.testing.fake_rapl", str(root), "--package-w", "25",
-                             "--dram-w", "5", "--range-uj", "40000000"], env=env)
+                             "--dram-w", "5", "--range-uj", "40000000"], env=env, preexec_fn=_raise_priority)
     deadline = time.monotonic() + 30
     while not (root / "ready").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the fake RAPL device did not start"
@@ -38,7 +48,7 @@ def fake_rapl(tmp_path):
 def test_a_real_run_reports_the_fake_devices_power_within_one_percent(tmp_path, fake_rapl):
     cfg = {
         "name": "fake-rapl", "seed": 0,
-        "task": {"dataset": "synthetic", "epochs": 2, "options": {"epoch_time_s": 0.4}},
+        "task": {"dataset": "synthetic", "epochs": 2, "options": {"epoch_time_s": 1.0}},
         "search_space": {"x": {"type": "choice", "values": [0.2, 0.8]}},
         "workers": {"count": 1, "cpus": 1, "memory_mb": 1024},
         "energy": {"backend": "powercap", "gpu": "none", "powercap_root": str(fake_rapl), "baseline_s": 0.3,
