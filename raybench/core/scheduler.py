@@ -109,7 +109,7 @@ class SchedulerCore:
 
     # The public names, for callers outside. The core's own calls take the private ones: the live scheduler
     # wraps every public method in its lock (runtime/_channel.serialized), and taking it again for each event,
-    # with the lock already held, cost 7 % of a report's CPU (bench_sched_cold's warm loop: 77 -> 72 us).
+    # with the lock already held, cost 7 % of a report (77 -> 72 us in a warm loop; BENCHMARKS.md, Scale).
     emit = _emit
     record = _record
 
@@ -208,10 +208,10 @@ class SchedulerCore:
         if not resumed:
             self.t0 = self.clock()
         self._emit("experiment_start", run_id=run_id, name=self.cfg.name, config=self.cfg.to_dict(), env=env,
-                  requested_concurrency=requested, effective_concurrency=effective, resumed=resumed, **extra)
+                   requested_concurrency=requested, effective_concurrency=effective, resumed=resumed, **extra)
         for trial_id, attempt in self.lost:  # logged after the start they belong to
             self._emit("trial_failed", trial_id=trial_id, attempt=attempt, cause="driver_lost", final=False,
-                      error=self.lost_note(trial_id))
+                       error=self.lost_note(trial_id))
         self.lost = []
         warm = getattr(self.sampler, "warm_start_report", None)
         if warm is not None and not resumed:  # what the earlier runs gave the model, said once
@@ -237,7 +237,7 @@ class SchedulerCore:
             return self._when_nothing_to_start()
         step, ckpt = self.checkpoints.get(trial.trial_id, (0, None))
         self._emit("trial_started", trial_id=trial.trial_id, attempt=trial.attempts + 1, node_id=node_id,
-                  worker=worker, pid=pid, resources=self.shape.resources(), from_step=step)
+                   worker=worker, pid=pid, resources=self.shape.resources(), from_step=step)
         return Assignment(
             trial_id=trial.trial_id, config=trial.config, attempt=trial.attempts,
             seed=trial_seed(self.cfg.seed, trial.trial_id), experiment_seed=self.cfg.seed,
@@ -305,8 +305,8 @@ class SchedulerCore:
                                                                 "detail": "stopped while paused: the run stops"}
             self._emit("decision", trial_id=t.trial_id, step=t.steps, action="stop", reason=reason)
             self._emit("trial_completed", trial_id=t.trial_id, status="pruned", steps=t.steps,
-                      final_metric=t.last_value, best_metric=t.best_value, duration_s=t.duration_s or 0.0,
-                      peak_rss_mb=t.peak_rss_mb or None)
+                       final_metric=t.last_value, best_metric=t.best_value, duration_s=t.duration_s or 0.0,
+                       peak_rss_mb=t.peak_rss_mb or None)
         return None
 
     # ---- reports and decisions -------------------------------------------------------------
@@ -328,13 +328,13 @@ class SchedulerCore:
         energy_j = self._trial_j(trial_id)
         progress = {"epoch": float(step), "time_s": elapsed_s, "energy_j": energy_j}[self.unit]
         effect = self._emit("report", trial_id=trial_id, step=step, metrics=metrics, elapsed_s=elapsed_s,
-                           energy_j=energy_j if self.ledger.n_samples > 0 else None, progress=progress)
+                            energy_j=energy_j if self.ledger.n_samples > 0 else None, progress=progress)
         pruned = (self.pruner.report(trial_id, effect.progress, effect.value)
                   if isinstance(effect, Judge) else None)
         decision = decide(pruned, progress=progress, unit=self.unit, value=float(value), step=step,
                           epochs=self.cfg.task.epochs, stopping=self.state.stopping)
         self._emit("decision", trial_id=trial_id, step=step, action=decision.action.label,
-                  reason=decision.reason.to_dict())
+                   reason=decision.reason.to_dict())
         return decision.action
 
     def _trial_j(self, trial_id: int) -> float:
@@ -360,8 +360,8 @@ class SchedulerCore:
         ckpt = self.checkpoints.get(t.trial_id, (0, None))[1]
         now = self.clock()
         self._emit("trial_completed", trial_id=t.trial_id, status=status, steps=t.steps, final_metric=t.last_value,
-                  best_metric=t.best_value, duration_s=now - (t.attempt_t if t.attempt_t is not None else now),
-                  peak_rss_mb=t.peak_rss_mb or None)
+                   best_metric=t.best_value, duration_s=now - (t.attempt_t if t.attempt_t is not None else now),
+                   peak_rss_mb=t.peak_rss_mb or None)
         if self.state.best() is t and t is not was_best:
             self.best_state = ckpt
 
@@ -377,13 +377,13 @@ class SchedulerCore:
             # It died after its outcome was decided (past its last epoch, or told to stop by the pruner) but
             # before it said so: end it as it would have ended instead of running it again.
             self._emit("warning", code="late_failure",
-                      message=f"trial {trial_id} failed after its last report ({error}); it ends {decided}")
+                       message=f"trial {trial_id} failed after its last report ({error}); it ends {decided}")
             self._finish(Finished(trial_id, decided))
             return
         final = not retry or t.failures + 1 > self.cfg.max_failures or stopping is not None
         self.last_error = error
         self._emit("trial_failed", trial_id=trial_id, attempt=t.attempts, error=error, cause=cause, final=final,
-                  peak_rss_mb=t.peak_rss_mb or None)
+                   peak_rss_mb=t.peak_rss_mb or None)
 
     def worker_lost(self, worker: int, error: str, cause: str = "actor_died",
                     alive_nodes: Optional[list[str]] = None) -> None:
@@ -475,9 +475,10 @@ class SchedulerCore:
         finished and the worker's next assignment comes back in the same call, as `next_trial` would give it.
 
         Returns (the last decision's Action as an int, whether the trial ended, the next assignment as
-        `ASSIGNMENT_WIRE` fields, a float of seconds to wait before asking again, or None): plain values that Ray sends without pickling. The fields an
-        assignment shares with every other of the experiment (task, space, ...) are not sent again; the worker
-        has them from its first assignment. Every event reaches the OS once, before the answer: one flush.
+        `ASSIGNMENT_WIRE` fields, a float of seconds to wait before asking again, or None): plain values that
+        Ray sends without pickling. The fields an assignment shares with every other of the experiment (task,
+        space, ...) are not sent again; the worker has them from its first assignment. Every event reaches the
+        OS once, before the answer: one flush.
         """
         held = getattr(self.log, "held", None)
         with held() if held is not None else contextlib.nullcontext():

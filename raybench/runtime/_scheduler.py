@@ -81,8 +81,8 @@ class LiveScheduler(SchedulerCore):
             except OSError as e:
                 self._no_channel = True
                 self._emit("warning", code="report_channel",
-                          message=f"the scheduler could not open its report channel ({e.strerror or e}); trial "
-                                  "actors report through Ray calls, which cost more CPU a report")
+                           message=f"the scheduler could not open its report channel ({e.strerror or e}); trial "
+                                   "actors report through Ray calls, which cost more CPU a report")
                 return None
         return (*self._server.address, self._server.secret)
 
@@ -96,9 +96,9 @@ class LiveScheduler(SchedulerCore):
         if node_id not in self._unreachable:
             self._unreachable.add(node_id)
             self._emit("warning", code="report_channel", node_id=node_id,
-                      message=f"worker {worker} on node {str(node_id)[:8]} cannot reach the scheduler's report "
-                              f"channel ({why}); its node's trial actors report through Ray calls, at more CPU a "
-                              "report. Open the port between the nodes, or set workers.report_channel: ray")
+                       message=f"worker {worker} on node {str(node_id)[:8]} cannot reach the scheduler's report "
+                               f"channel ({why}); its node's trial actors report through Ray calls, at more CPU a "
+                               "report. Open the port between the nodes, or set workers.report_channel: ray")
 
     # ---- checkpoints -----------------------------------------------------------------------------
 
@@ -148,8 +148,8 @@ class LiveScheduler(SchedulerCore):
         err = self.store.take_error() if self.store is not None else None
         if err is not None:  # the writer thread's; the run goes on, with older checkpoints on disk
             self._emit("warning", code="checkpoint_write",
-                      message=f"a checkpoint file could not be written ({type(err).__name__}: {err}); after a "
-                              "crash, running trials continue from an older checkpoint or epoch 1; check free space")
+                       message=f"a checkpoint file could not be written ({type(err).__name__}: {err}); after a "
+                               "crash, running trials continue from an older checkpoint or epoch 1; check free space")
         return action
 
     def end(self, status: str, reason: str = "") -> None:
@@ -195,12 +195,12 @@ class LiveScheduler(SchedulerCore):
         domains = [d for d, p in prov.items() if p == "estimated"]
         gpu_j = {i: float(j or 0.0) / last_dt * dt for i, j in (last.get("gpu_j") or {}).items()}
         self._emit("energy_sample", node_id=node_id, t0=t0, t1=t1, energy_j=energy, provenance=prov,
-                  node_cpu_s=0.0, node_resources=dict(last.get("node_resources") or {}), trial_cpu_s={},
-                  trial_gpu_j={}, gpu_j=gpu_j, reserved={}, held_s={}, gap={"domains": domains, "error": reason},
-                  estimate_range={d: list(GAP_RANGE) for d in domains})
+                   node_cpu_s=0.0, node_resources=dict(last.get("node_resources") or {}), trial_cpu_s={},
+                   trial_gpu_j={}, gpu_j=gpu_j, reserved={}, held_s={}, gap={"domains": domains, "error": reason},
+                   estimate_range={d: list(GAP_RANGE) for d in domains})
         self._emit("warning", code="energy_gap", node_id=node_id, t0=t0, t1=t1,
-                  message=f"node {str(node_id)[:8]}: no energy measured for {dt:.1f} s ({reason}); estimated from "
-                          "the previous interval's power, unattributed, and a new energy actor started")
+                   message=f"node {str(node_id)[:8]}: no energy measured for {dt:.1f} s ({reason}); estimated from "
+                           "the previous interval's power, unattributed, and a new energy actor started")
         return dt
 
     def checkpoint_stats(self) -> dict[str, Any]:

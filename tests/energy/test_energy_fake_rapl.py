@@ -4,8 +4,8 @@ raybench.testing.fake_rapl runs as its own process and keeps a powercap tree's c
 (package) and 5 W (dram), wrapping every 1.6 s of package energy; the run's energy section must report
 those powers within 1 %. A real counter is advanced by the hardware and never waits for a CPU; the fake one
 is a process, so it runs at a raised priority where the test may raise it (root), and the run lasts about 5 s:
-on a loaded 2-core CI machine a writer that lost the CPU for 40 ms while Ray started put a 2.6 s run's dram
-power 1.5 % off.
+on a loaded 2-core CI machine a 2.6 s run read dram 1.5 % off, as a writer stalled for about 40 ms (most
+likely while Ray started) would make it.
 """
 
 import json

@@ -41,9 +41,13 @@ def most_running(events):
     return most
 
 
+def ended(e):
+    """The event that ends a trial for good: it completed, or failed with no retry left (never re-run)."""
+    return e["event"] == "trial_completed" or (e["event"] == "trial_failed" and e["final"])
+
+
 def ended_once(events):
-    ends = [e["trial_id"] for e in events if e["event"] == "trial_completed" or (e["event"] == "trial_failed"
-                                                                                and e["final"])]
+    ends = [e["trial_id"] for e in events if ended(e)]
     return sorted(ends) == sorted({e["trial_id"] for e in events if e["event"] == "trial_created"})
 
 
@@ -89,8 +93,7 @@ def test_optuna_tpe_runs_four_workers_and_resumes_from_its_log(local_ray, tmp_pa
     with EventLog.open(tmp_path / "cut" / "events.msgpack") as log:
         for e in cut:
             log.append(e, sync=False)
-    done_before = {e["trial_id"] for e in cut  # ended: a final failure is not re-run either
-                   if e["event"] == "trial_completed" or (e["event"] == "trial_failed" and e["final"])}
+    done_before = {e["trial_id"] for e in cut if ended(e)}
     running_at_cut = {e["trial_id"] for e in cut if e["event"] == "trial_started"} - done_before
     assert running_at_cut, "no trial was running at the cut"
 
