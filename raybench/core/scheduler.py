@@ -109,7 +109,7 @@ class SchedulerCore:
 
     # The public names, for callers outside. The core's own calls take the private ones: the live scheduler
     # wraps every public method in its lock (runtime/_channel.serialized), and taking it again for each event,
-    # with the lock already held, cost 7 % of a report (77 -> 72 us in a warm loop; BENCHMARKS.md, Scale).
+    # with the lock already held, cost a few per cent of a report's CPU (BENCHMARKS.md, Scale).
     emit = _emit
     record = _record
 
