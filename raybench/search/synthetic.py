@@ -14,6 +14,12 @@ distance from the best is d = u - t or d = r. Then
 
 with seeded weights w_i in [1, 4], and tau between tau_min and tau_max epochs, set by a seeded tilt of
 the coordinates, so that curves cross: some configs learn fast and end low.
+
+The noise of (seed, trial, epoch) is a standard normal from a hash of the three (`seeded_normal`): a few
+integer operations, since a trial actor draws one at every epoch. It was drawn from a numpy Generator seeded
+by the three until 2026-12-04; building that Generator was most of a zero-cost trial's CPU in its actor, and
+with 64 trial actors on 2 cores it cost the runtime a fifth of its trials a second (BENCHMARKS.md, Scale).
+The draws differ from those of the old stream; their distribution does not.
 """
 
 from __future__ import annotations
@@ -55,6 +61,29 @@ def _profile(seed: int, name: str, param: Param) -> _Profile:
         order = rng.permutation(n)
         ranks = tuple(float(order[i]) / max(n - 1, 1) for i in range(n))
     return _Profile(target, weight, tilt, ranks)
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    """splitmix64's output function (Steele, Lea and Flood, 2014): a bijection of 64-bit integers whose output
+    bits pass BigCrush for consecutive inputs."""
+    z = (z + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def seeded_normal(*keys: int) -> float:
+    """A standard normal variate that is a function of integer keys alone: the keys hashed in turn, the hash
+    and its own hash taken as two uniforms of 53 bits, then Box and Muller's transform."""
+    h = 0
+    for k in keys:
+        h = _mix64(h ^ (k & _MASK64))
+    u1 = ((h >> 11) + 1) * 2.0**-53  # in (0, 1]: the logarithm is finite
+    u2 = (_mix64(h) >> 11) * 2.0**-53
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 
 def _unit(name: str, param: Param, value: Any) -> float:
@@ -175,8 +204,7 @@ class SyntheticObjective:
         """The noisy value around `mean` at (trial, epoch): curve() once the mean is known."""
         if self.noise_sd == 0:
             return mean
-        rng = np.random.default_rng([self.seed % 2**64, int(trial) % 2**64, int(epoch)])
-        return min(max(mean + float(rng.normal(0.0, self.noise_sd)), 0.0), 1.0)
+        return min(max(mean + self.noise_sd * seeded_normal(self.seed, int(trial), int(epoch)), 0.0), 1.0)
 
     def optimum(self) -> dict[str, Scalar]:
         """The config with the highest final value (exact: the function is separable by parameter)."""

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raybench.search import space as sp
-from raybench.search.synthetic import SyntheticObjective
+from raybench.search.synthetic import SyntheticObjective, seeded_normal
 from raybench.workloads import SyntheticWorkload, build_workload
 
 MIXED = {
@@ -49,6 +49,26 @@ def test_curve_rises_towards_final_and_noise_is_seeded_by_trial_and_epoch():
     assert obj.curve(config, 3, trial=5) == obj.curve(config, 3, trial=5)
     assert obj.curve(config, 3, trial=5) != obj.curve(config, 3, trial=6)
     assert SyntheticObjective(MIXED, seed=0, noise_sd=0).curve(config, 3) == obj.mean_curve(config, 3)
+
+
+def test_noise_is_standard_normal_and_independent_across_trials_epochs_and_seeds():
+    from scipy import stats
+
+    z = np.array([[seeded_normal(0, trial, epoch) for epoch in range(1, 11)] for trial in range(4000)])
+    assert abs(z.mean()) < 0.03 and abs(z.std() - 1.0) < 0.03
+    assert stats.kstest(z.ravel(), "norm").pvalue > 1e-3
+    assert abs(stats.skew(z.ravel())) < 0.1 and abs(stats.kurtosis(z.ravel())) < 0.1
+    # Neighbouring epochs, neighbouring trials and neighbouring seeds draw unrelated values.
+    assert abs(np.corrcoef(z[:, :-1].ravel(), z[:, 1:].ravel())[0, 1]) < 0.03
+    assert abs(np.corrcoef(z[:-1].ravel(), z[1:].ravel())[0, 1]) < 0.03
+    other_seed = np.array([[seeded_normal(1, trial, epoch) for epoch in range(1, 11)] for trial in range(4000)])
+    assert abs(np.corrcoef(z.ravel(), other_seed.ravel())[0, 1]) < 0.03
+    assert seeded_normal(0, 5, 3) == seeded_normal(0, 5, 3) != seeded_normal(0, 3, 5)  # the keys' order counts
+
+    obj = SyntheticObjective(MIXED, seed=7, noise_sd=0.02)
+    config = sp.sample_config(MIXED, np.random.default_rng(2))
+    mean = obj.mean_curve(config, 4)
+    assert obj.curve(config, 4, trial=9) == pytest.approx(min(max(mean + 0.02 * seeded_normal(7, 9, 4), 0.0), 1.0))
 
 
 def test_shape_is_final_and_tau_with_the_config_checked_once():
