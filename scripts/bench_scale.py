@@ -263,8 +263,11 @@ def _latency(at: np.ndarray, ms: np.ndarray, lo: float, hi: float) -> dict:
     beside it: that one also holds the first calls of processes just started (while the others still start,
     up to most of a second at 64 workers) and the last ones of a draining run."""
     steady = ms[(at - ms / 1e3 >= lo) & (at <= hi)]
+    n = len(steady)
+    if not n:  # a run too short for any round trip to fit in its window
+        steady = np.array([np.nan])
     return {"p50_ms": float(np.percentile(steady, 50)), "p99_ms": float(np.percentile(steady, 99)),
-            "p99_all_ms": float(np.percentile(ms, 99)), "steady_reports": int(len(steady))}
+            "p99_all_ms": float(np.percentile(ms, 99)), "steady_reports": n}
 
 
 def _steady(ends: list[float]) -> tuple[float, float, float]:
