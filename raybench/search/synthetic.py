@@ -17,9 +17,9 @@ the coordinates, so that curves cross: some configs learn fast and end low.
 
 The noise of (seed, trial, epoch) is a standard normal from a hash of the three (`seeded_normal`): a few
 integer operations, since a trial actor draws one at every epoch. It was drawn from a numpy Generator seeded
-by the three until 2026-12-04; building that Generator was most of a zero-cost trial's CPU in its actor, and
-with 64 trial actors on 2 cores it cost the runtime a fifth of its trials a second (BENCHMARKS.md, Scale).
-The draws differ from those of the old stream; their distribution does not.
+by the three until 2026-12-04; building that Generator was half of a zero-cost trial's Python in its actor,
+and with 64 trial actors on 2 cores it cost the runtime about a fifth of its trials a second (BENCHMARKS.md,
+Scale). The draws differ from those of the old stream; their distribution does not.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ _MASK64 = (1 << 64) - 1
 
 
 def _mix64(z: int) -> int:
-    """splitmix64's output function (Steele, Lea and Flood, 2014): a bijection of 64-bit integers whose output
-    bits pass BigCrush for consecutive inputs."""
+    """splitmix64's step and output mix (Steele, Lea and Flood, 2014): a bijection of 64-bit integers in which
+    each input bit flips about half of the output bits. Chained over the keys, neighbouring keys draw unrelated
+    values (tests/workloads/test_workload_synthetic.py checks it)."""
     z = (z + 0x9E3779B97F4A7C15) & _MASK64
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
