@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from raybench.search._hash import GOLDEN, MASK64, mix64, to_unit
 from raybench.search.space import Choice, IntRange, LogUniform, Param, Scalar, Uniform
 
 _TARGET_RANGE = (0.15, 0.85)  # numeric optima stay off the edges of the space
@@ -63,27 +64,15 @@ def _profile(seed: int, name: str, param: Param) -> _Profile:
     return _Profile(target, weight, tilt, ranks)
 
 
-_MASK64 = (1 << 64) - 1
-
-
-def _mix64(z: int) -> int:
-    """splitmix64's step and output mix (Steele, Lea and Flood, 2014): a bijection of 64-bit integers in which
-    each input bit flips about half of the output bits. Chained over the keys, neighbouring keys draw unrelated
-    values (tests/workloads/test_workload_synthetic.py checks it)."""
-    z = (z + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
 def seeded_normal(*keys: int) -> float:
-    """A standard normal variate that is a function of integer keys alone: the keys hashed in turn, the hash
-    and its own hash taken as two uniforms of 53 bits, then Box and Muller's transform."""
+    """A standard normal variate that is a function of integer keys alone: the keys hashed in turn (search/_hash,
+    as the pruners' bracket draws are), the hash and its own hash taken as two uniforms of 53 bits, then Box and
+    Muller's transform. Neighbouring keys draw unrelated values (tests/workloads/test_workload_synthetic.py)."""
     h = 0
     for k in keys:
-        h = _mix64(h ^ (k & _MASK64))
-    u1 = ((h >> 11) + 1) * 2.0**-53  # in (0, 1]: the logarithm is finite
-    u2 = (_mix64(h) >> 11) * 2.0**-53
+        h = mix64(((h ^ (k & MASK64)) + GOLDEN) & MASK64)
+    u1 = to_unit(h) + 2.0**-53  # in (0, 1]: the logarithm is finite
+    u2 = to_unit(mix64((h + GOLDEN) & MASK64))
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 

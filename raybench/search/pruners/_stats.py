@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-_MASK64 = (1 << 64) - 1
+from raybench.search._hash import GOLDEN, MASK64, mix64, to_unit
 
 
 def percentile_of_sorted(ordered: Sequence[float], quantile: float) -> float:
@@ -28,14 +28,6 @@ def percentile_of_sorted(ordered: Sequence[float], quantile: float) -> float:
     return a + diff * gamma
 
 
-def _mix64(z: int) -> int:
-    # splitmix64's finaliser: every input bit moves every output bit.
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
 def unit_hash(seed: int, key: int) -> float:
     """A number in [0, 1) that depends only on (seed, key): the same in every process and Python version."""
-    z = _mix64((_mix64((seed + 0x9E3779B97F4A7C15) & _MASK64) + key) & _MASK64)
-    return (z >> 11) / float(1 << 53)
+    return to_unit(mix64((mix64((seed + GOLDEN) & MASK64) + key) & MASK64))
