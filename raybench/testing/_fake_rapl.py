@@ -7,6 +7,12 @@ layout, and from then on sets every `energy_uj` to watts x seconds since it star
 `max_energy_range_uj` as the hardware does. Point `energy.powercap_root` at ROOT and the real powercap
 backend reads it like /sys/class/powercap. It writes ROOT/ready once the tree exists, and stops on
 SIGTERM or SIGINT. Counters are rewritten atomically, so a reader never sees a torn value.
+
+Unlike a hardware counter, this one is only as fresh as its writer's last round: a writer that is
+descheduled or blocked in the filesystem leaves a stale value. It keeps the longest gap between two of its
+rounds in ROOT/max_gap_s (seconds, rewritten when it grows), so a test can tell how far its reads could
+have been off. Put ROOT on a tmpfs (/dev/shm) where there is one: on a disk filesystem, replacing a file
+can wait for writeback under load.
 """
 
 from __future__ import annotations
@@ -32,12 +38,21 @@ def build(root: str, *, range_uj: int) -> FakePowercap:
 def drive(tree: FakePowercap, *, package_w: float, dram_w: float, period_s: float, stop) -> None:
     """Advance the counters until stop() is true: package and core at package_w (core is inside the package
     and never counted), dram at dram_w."""
-    t0 = time.monotonic()
+    t0 = last = time.monotonic()
+    max_gap = 0.0
+    gap_file = os.path.join(tree.root, "max_gap_s")
     while not stop():
-        dt = time.monotonic() - t0
+        now = time.monotonic()
+        dt = now - t0
         tree.set_energy("intel-rapl:0", int(package_w * dt * 1e6))
         tree.set_energy("intel-rapl:0:0", int(0.6 * package_w * dt * 1e6))
         tree.set_energy("intel-rapl:0:2", int(dram_w * dt * 1e6))
+        # A reader can see a value as old as the gap to the next round plus that round's writes.
+        gap = time.monotonic() - last
+        last = now
+        if gap > max_gap:
+            max_gap = gap
+            FakePowercap._write(gap_file, f"{max_gap:.6f}")
         time.sleep(period_s)
 
 
